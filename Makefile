@@ -1,0 +1,49 @@
+# The user interface of the project. Every target installs what it needs itself.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export MLFLOW_PORT ?= 5000
+export SERVING_PORT ?= 8000
+export MLOPS_STACK ?= embedded
+
+.PHONY: help install system-deps up down status demo test lint bench clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock ci/bootstrap.sh
+	@bash ci/bootstrap.sh
+
+install: $(STAMP) system-deps ## Create .venv, install pinned dependencies and system packages
+	@bash ci/install-tools.sh
+
+system-deps:
+	@bash ci/system-deps.sh postgresql
+
+up: install ## Start the local stack (MLOPS_STACK=embedded|full) and wait until healthy
+	@$(PY) -m ops.stack up
+
+down: $(STAMP) ## Stop the processes the local stack started (keeps the data in .stack/)
+	@$(PY) -m ops.stack down
+
+status: $(STAMP) ## Show the local stack's services, pids, ports and health
+	@$(PY) -m ops.stack status
+
+demo: up ## Run the whole loop on the local stack and leave it running
+	@$(PY) -m ops.demo
+
+test: install ## Run unit, integration and end-to-end tests
+	@$(VENV)/bin/pytest
+
+lint: install ## ruff, yamllint, helm lint/render, manifest validation, policy checks
+	@bash ci/lint.sh
+
+bench: install ## Benchmark the serving gateway against mlflow serve and MLServer
+	@bash ci/system-deps.sh wrk
+	@$(PY) -m bench.serving
+
+clean: down ## Remove the local stack's data (.stack/)
+	rm -rf .stack
