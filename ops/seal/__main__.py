@@ -1,0 +1,7 @@
+"""``python -m ops.seal``."""
+
+import sys
+
+from ops.seal.cli import main
+
+sys.exit(main())
