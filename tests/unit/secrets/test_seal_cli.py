@@ -40,9 +40,19 @@ def assert_no_plaintext(proc: subprocess.CompletedProcess[str]) -> None:
 def test_seal_from_stdin_env_file_is_a_complete_manifest(tmp_path: Path, old_key) -> None:
     out = tmp_path / "s.yaml"
     proc = run(
-        "seal", "--cert", str(old_key.cert_path), "--namespace", "mlops", "--name", "aws",
-        "--scope", "namespace-wide", "-o", str(out), stdin=f"# aws\nAWS_KEY={SECRET_A}\n",
-    )  # fmt: skip
+        "seal",
+        "--cert",
+        str(old_key.cert_path),
+        "--namespace",
+        "mlops",
+        "--name",
+        "aws",
+        "--scope",
+        "namespace-wide",
+        "-o",
+        str(out),
+        stdin=f"# aws\nAWS_KEY={SECRET_A}\n",
+    )
     assert proc.returncode == 0, proc.stderr
     assert_no_plaintext(proc)
     assert SECRET_A not in out.read_text()
@@ -64,8 +74,15 @@ def test_seal_from_files_keeps_bytes_and_merge_into_keeps_other_keys(tmp_path: P
     out = tmp_path / "s.yaml"
     base = ["seal", "--cert", str(old_key.cert_path), "--namespace", "ns", "--name", "n"]
     assert run(*base, "--from-file", f"B={tmp_path / 'b.txt'}", "-o", str(out)).returncode == 0
-    merged = run("seal", "--cert", str(old_key.cert_path), "--merge-into", str(out), "--from-env-file",
-                 str(tmp_path / "env"))  # fmt: skip
+    merged = run(
+        "seal",
+        "--cert",
+        str(old_key.cert_path),
+        "--merge-into",
+        str(out),
+        "--from-env-file",
+        str(tmp_path / "env"),
+    )
     assert merged.returncode == 0, merged.stderr
     doc = yaml.safe_load(out.read_text())
     assert "annotations" not in doc["metadata"]
@@ -113,8 +130,18 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, old_key) -> None:
 
 def test_verify_and_unseal_never_print_values(tmp_path: Path, old_key, new_key) -> None:
     sealed = tmp_path / "s.yaml"
-    run("seal", "--cert", str(old_key.cert_path), "--namespace", "ns", "--name", "n", "-o", str(sealed),
-        stdin=f"A={SECRET_A}\n")  # fmt: skip
+    run(
+        "seal",
+        "--cert",
+        str(old_key.cert_path),
+        "--namespace",
+        "ns",
+        "--name",
+        "n",
+        "-o",
+        str(sealed),
+        stdin=f"A={SECRET_A}\n",
+    )
     ok = run("verify", "--private-key", str(old_key.backup_path), str(sealed))
     assert ok.returncode == 0 and "ok (A)" in ok.stdout
     assert_no_plaintext(ok)
