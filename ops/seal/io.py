@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from ops.seal.errors import SealError
-from ops.seal.manifest import is_sealed_secret
+from ops.seal.manifest import dump, is_sealed_secret
 
 
 def write_atomic(path: Path, data: str, mode: int = 0o644) -> None:
@@ -46,3 +46,19 @@ def load_one_sealed_secret(path: str) -> dict[str, Any]:
     if len(docs) != 1:
         raise SealError(f"{path}: expected exactly one SealedSecret, found {len(docs)}")
     return docs[0]
+
+
+def replace_ciphertexts(text: str, replacements: dict[str, str], docs: list[Any]) -> str:
+    """Swap ciphertexts in the original text (keeps comments/order); re-dump when that is ambiguous."""
+    if all(text.count(old) == 1 for old in replacements):
+        for old, new in replacements.items():
+            text = text.replace(old, new)
+        return text
+    if "{{" in text:
+        raise SealError("ciphertext not found verbatim in a templated file; reseal it by hand")
+    for doc in docs:
+        if is_sealed_secret(doc):
+            enc = doc["spec"]["encryptedData"]
+            for key, value in enc.items():
+                enc[key] = replacements.get(str(value), value)
+    return "".join(dump(doc) for doc in docs)

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ops.seal import kubeseal
 from ops.seal.errors import DecryptError, SealError
-from ops.seal.io import load_docs, write_atomic
+from ops.seal.io import load_docs, replace_ciphertexts, write_atomic
 from ops.seal.keys import PrivateKey, fingerprint
 from ops.seal.manifest import dump, encrypted_items, is_sealed_secret, label_of
 from ops.seal.scheme import hybrid_decrypt, hybrid_encrypt
@@ -99,22 +99,6 @@ def find_files(
         if "kind: SealedSecret" in text or '"kind": "SealedSecret"' in text:
             out.append(path)
     return out
-
-
-def _replace_values(text: str, replacements: dict[str, str], docs: list[Any]) -> str:
-    """Swap ciphertexts in the original text (keeps comments/order); re-dump when that is ambiguous."""
-    if all(text.count(old) == 1 for old in replacements):
-        for old, new in replacements.items():
-            text = text.replace(old, new)
-        return text
-    if "{{" in text:
-        raise SealError("ciphertext not found verbatim in a templated file; reseal it by hand")
-    for doc in docs:
-        if is_sealed_secret(doc):
-            enc = doc["spec"]["encryptedData"]
-            for key, value in enc.items():
-                enc[key] = replacements.get(str(value), value)
-    return "".join(dump(doc) for doc in docs)
 
 
 class OfflineResealer:
@@ -196,7 +180,7 @@ def reseal_file_offline(path: Path, rel: str, resealer: OfflineResealer) -> File
     if not all(r.ok for r in outcome.rows) or not replacements:
         return outcome
     try:
-        new_text = _replace_values(text, replacements, docs)
+        new_text = replace_ciphertexts(text, replacements, docs)
         for doc in (d for d in load_docs(new_text, rel) if is_sealed_secret(d)):
             resealer.verify(doc, expected[_secret_id(doc)])
     except (DecryptError, SealError, KeyError) as exc:
@@ -234,7 +218,7 @@ def reseal_file_online(path: Path, rel: str, controller: kubeseal.Controller) ->
         outcome.rows.append(Row(rel, sid, f"resealed {len(old_enc)} key(s)"))
     if outcome.rows and all(r.ok for r in outcome.rows) and replacements:
         try:
-            outcome.new_text = _replace_values(text, replacements, docs)
+            outcome.new_text = replace_ciphertexts(text, replacements, docs)
         except SealError as exc:
             for row in outcome.rows:
                 row.result, row.ok = f"FAILED: {exc}", False

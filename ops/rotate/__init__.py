@@ -1,0 +1,1 @@
+"""Zero-downtime rotation of IAM user access keys into the repository's SealedSecrets."""

@@ -1,0 +1,7 @@
+"""``python -m ops.rotate``."""
+
+import sys
+
+from ops.rotate.cli import main
+
+sys.exit(main())

@@ -1,0 +1,61 @@
+"""The rotation's progress on disk, so an interrupted run can be resumed (never holds a secret)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ops.seal.io import write_atomic
+
+SEALED = "sealed"
+DEACTIVATED = "deactivated"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class State:
+    """Where the rotation of one IAM user stands."""
+
+    user: str
+    old_key_id: str
+    new_key_id: str
+    phase: str
+    verified_at: str
+    files: list[str] = field(default_factory=list)
+    branch: str | None = None
+    deactivated_at: str | None = None
+
+    def deactivated_time(self) -> dt.datetime | None:
+        return dt.datetime.fromisoformat(self.deactivated_at) if self.deactivated_at else None
+
+
+class StateStore:
+    """One JSON file per IAM user under ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path(self, user: str) -> Path:
+        return self.directory / f"{user}.json"
+
+    def load(self, user: str) -> State | None:
+        path = self.path(user)
+        if not path.is_file():
+            return None
+        return State(**json.loads(path.read_text(encoding="utf-8")))
+
+    def save(self, state: State) -> None:
+        write_atomic(self.path(state.user), json.dumps(asdict(state), indent=2) + "\n", mode=0o600)
+
+    def finish(self, state: State) -> None:
+        """Archive the state of a finished rotation (history) and clear the in-progress file."""
+        stamp = now().strftime("%Y%m%dT%H%M%SZ")
+        write_atomic(
+            self.directory / "done" / f"{state.user}-{stamp}.json", json.dumps(asdict(state), indent=2)
+        )
+        self.path(state.user).unlink(missing_ok=True)
