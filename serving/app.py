@@ -1,0 +1,91 @@
+"""The ASGI application: FastAPI routers behind the predict fast path, errors as JSON, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from loguru import logger
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from serving.api import admin, predict, status
+from serving.config import ServingConfig, load_config
+from serving.errors import ServingError
+from serving.fastpath import FastPath
+from serving.gateway import Gateway
+from serving.predict import error_body
+from serving.settings import Settings
+
+
+def _error(status_code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        error_body(status_code, message),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _validation_message(error: RequestValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {item.get('msg')}")
+    return "; ".join(parts)
+
+
+def build_api(settings: Settings, config: ServingConfig) -> FastAPI:
+    """FastAPI app with all routers, error handlers and the gateway's lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gateway = Gateway(settings, config)
+        app.state.gateway = gateway
+        await gateway.start()
+        logger.info("gateway {} serving {}", settings.replica_id, ", ".join(gateway.models))
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = FastAPI(
+        title="MLOps serving gateway",
+        version="1.0",
+        description="Loads MLflow models by alias and routes traffic between variants "
+        "(single, A/B, canary, blue-green, shadow). See docs/serving.md.",
+        lifespan=lifespan,
+    )
+    app.include_router(predict.router)
+    app.include_router(admin.router)
+    app.include_router(status.router)
+
+    @app.exception_handler(ServingError)
+    async def _serving_error(_: Request, error: ServingError) -> Response:
+        return _error(error.status, error.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> Response:
+        return _error(422, _validation_message(error))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> Response:
+        return _error(error.status_code, str(error.detail), getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> Response:
+        logger.opt(exception=error).error("unhandled error on {} {}", request.method, request.url.path)
+        return _error(500, f"internal error: {type(error).__name__}")
+
+    return app
+
+
+def create_app(settings: Settings | None = None, config: ServingConfig | None = None) -> Any:
+    """The ASGI app `python -m serving` runs (uvicorn factory)."""
+    settings = settings or Settings()
+    config = config or load_config(settings.config)
+    api = build_api(settings, config)
+    return FastPath(api, lambda: api.state.gateway, config.max_body_bytes)

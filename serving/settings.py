@@ -1,0 +1,50 @@
+"""Process settings from the environment (one pydantic-settings class for the gateway)."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_replica_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settings(BaseSettings):
+    """Environment of `python -m serving`."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    config: str = Field(
+        default="serving/examples/local.yaml", validation_alias=AliasChoices("SERVING_CONFIG", "config")
+    )
+    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("SERVING_HOST", "host"))
+    port: int = Field(default=8000, ge=0, le=65535, validation_alias=AliasChoices("SERVING_PORT", "port"))
+    workers: int = Field(default=1, ge=1, validation_alias=AliasChoices("SERVING_WORKERS", "workers"))
+    mlflow_tracking_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "mlflow_tracking_uri")
+    )
+    state_url: str = Field(
+        default="sqlite:///serving-state.db", validation_alias=AliasChoices("SERVING_STATE_URL", "state_url")
+    )
+    internal_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("INTERNAL_API_KEY", "internal_api_key")
+    )
+    slack_webhook_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_WEBHOOK_URL", "slack_webhook_url")
+    )
+    log_dir: str | None = Field(default=None, validation_alias=AliasChoices("LOG_DIR", "log_dir"))
+    log_level: str = Field(default="INFO", validation_alias=AliasChoices("SERVING_LOG_LEVEL", "log_level"))
+    replica_id: str = Field(
+        default_factory=_default_replica_id, validation_alias=AliasChoices("SERVING_REPLICA_ID", "replica_id")
+    )
+
+    @property
+    def api_key(self) -> str | None:
+        """The admin key, or None when admin endpoints are disabled."""
+        if self.internal_api_key is None:
+            return None
+        return self.internal_api_key.get_secret_value() or None
