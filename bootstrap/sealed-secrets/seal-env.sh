@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# (Re)create every SealedSecret of one environment with `python -m ops.seal`.
+#   bootstrap/sealed-secrets/seal-env.sh ENV [CERT]          ENV: dev | prod
+# Values come from $SECRETS_DIR/<secret-name>.env (KEY=VALUE lines, kept outside git) when that file
+# exists, else random ones are generated (placeholders for a demo cluster). Plaintext lives only in a
+# private temporary folder that is removed on exit. Output: apps/envs/ENV/secrets/<app>/<name>.yaml
+# and, for prod (the cluster that runs Argo CD), bootstrap/argocd-secrets/argocd-notifications-secret.yaml.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+env="${1:?usage: seal-env.sh dev|prod [CERT]}"
+case "$env" in dev|prod) ;; *) echo "seal-env: ENV must be dev or prod, not '$env'" >&2; exit 2 ;; esac
+cert="${2:-bootstrap/sealed-secrets/certs/$env.pem}"
+[ -f "$cert" ] || { echo "seal-env: certificate $cert not found" >&2; exit 2; }
+ns="mlops-$env"
+out="apps/envs/$env/secrets"
+PY="${PYTHON:-.venv/bin/python}"
+
+umask 077
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+rand() { "$PY" -c "import secrets; print(secrets.token_urlsafe($1))"; }
+akid() { "$PY" -c "import secrets, string; print('AKIA' + ''.join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16)))"; }
+
+# seal NAMESPACE NAME OUTFILE  (values: $SECRETS_DIR/NAME.env, else the env-file on stdin)
+seal() {
+  local namespace=$1 name=$2 file=$3 src="$tmp/$2.env"
+  if [ -n "${SECRETS_DIR:-}" ] && [ -f "$SECRETS_DIR/$name.env" ]; then cp "$SECRETS_DIR/$name.env" "$src"; else cat > "$src"; fi
+  mkdir -p "$(dirname "$file")"
+  "$PY" -m ops.seal seal --cert "$cert" --namespace "$namespace" --name "$name" --from-env-file "$src" -o "$file"
+}
+
+pg="postgres.$ns.svc.cluster.local:5432"
+api_key=$(rand 32); slack="https://hooks.slack.com/services/T00000000/B00000000/$(rand 18)"
+aws_id=$(akid); aws_key=$(rand 30)
+
+printf 'MLFLOW_BACKEND_STORE_URI=postgresql+psycopg2://mlflow:%s@%s/mlflow\n' "$(rand 24)" "$pg" \
+  | seal "$ns" mlflow-backend "$out/mlflow/mlflow-backend.yaml"
+printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$aws_id" "$aws_key" \
+  | seal "$ns" mlflow-aws "$out/mlflow/mlflow-aws.yaml"
+
+printf 'INTERNAL_API_KEY=%s\nSLACK_WEBHOOK_URL=%s\n' "$api_key" "$slack" \
+  | seal "$ns" serving-app "$out/serving/serving-app.yaml"
+printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$aws_id" "$aws_key" \
+  | seal "$ns" serving-aws "$out/serving/serving-aws.yaml"
+if [ "$env" = prod ]; then
+  printf 'SERVING_STATE_URL=postgresql+psycopg2://serving:%s@%s/serving\n' "$(rand 24)" "$pg" \
+    | seal "$ns" serving-state "$out/serving/serving-state.yaml"
+fi
+
+printf 'connection=postgresql://airflow:%s@%s/airflow\n' "$(rand 24)" "$pg" \
+  | seal "$ns" airflow-metadata "$out/airflow/airflow-metadata.yaml"
+printf 'fernet-key=%s\n' "$("$PY" -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')" \
+  | seal "$ns" airflow-fernet-key "$out/airflow/airflow-fernet-key.yaml"
+printf 'api-secret-key=%s\n' "$(rand 32)" | seal "$ns" airflow-api-secret-key "$out/airflow/airflow-api-secret-key.yaml"
+printf 'jwt-secret=%s\n' "$(rand 32)" | seal "$ns" airflow-jwt-secret "$out/airflow/airflow-jwt-secret.yaml"
+{
+  printf 'AIRFLOW_CONN_MLFLOW_DEFAULT={"conn_type": "http", "host": "mlflow.%s.svc.cluster.local", "port": 5000, "schema": "http"}\n' "$ns"
+  printf 'AIRFLOW_CONN_SERVING_ADMIN={"conn_type": "http", "host": "serving.%s.svc.cluster.local", "port": 80, "schema": "http", "password": "%s"}\n' "$ns" "$api_key"
+  printf 'AIRFLOW_CONN_SLACK_DEFAULT={"conn_type": "slackwebhook", "password": "%s"}\n' "$slack"
+  printf 'AIRFLOW_CONN_AWS_LOGS={"conn_type": "aws", "login": "%s", "password": "%s"}\n' "$aws_id" "$aws_key"
+} | seal "$ns" airflow-connections "$out/airflow/airflow-connections.yaml"
+printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$aws_id" "$aws_key" \
+  | seal "$ns" trainer-aws "$out/airflow/trainer-aws.yaml"
+
+if [ "$env" = prod ]; then
+  printf 'slack-token=xoxb-%s\n' "$(rand 36)" \
+    | seal argocd argocd-notifications-secret bootstrap/argocd-secrets/argocd-notifications-secret.yaml
+fi
