@@ -1,0 +1,1 @@
+"""cert-manager certificates: renewal-policy checks of the manifests and local chain issuance."""

@@ -1,0 +1,7 @@
+"""``python -m ops.certs``."""
+
+import sys
+
+from ops.certs.cli import main
+
+sys.exit(main())
