@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 
 from ops.seal import kubeseal
+from ops.seal.environments import load_environments
 from ops.seal.errors import SealError
 from ops.seal.keys import load_private_keys, load_public_key
 from ops.seal.reseal import (
@@ -37,6 +38,15 @@ def cmd_reseal_all(args: argparse.Namespace) -> int:
     root = Path(args.root) if args.root else _repo_root()
     if not root.is_dir():
         raise SealError(f"--root {root}: not a directory")
+    if args.env:
+        envs = load_environments(root)
+        if args.env not in envs:
+            raise SealError(
+                f"--env {args.env}: not one of {', '.join(sorted(envs))} (ops/seal/environments.yaml)"
+            )
+        env = envs[args.env]
+        args.cert = args.cert or str(root / env.cert)
+        args.paths = args.paths or list(env.paths)
     controller = kubeseal.Controller(args.controller_namespace, args.controller_name)
     mode = args.mode
     if mode == "auto":
@@ -80,6 +90,7 @@ def add_reseal_parser(sub: argparse._SubParsersAction, add_controller: Callable)
     parser = sub.add_parser("reseal-all", help="re-encrypt every SealedSecret for the current certificate")
     parser.add_argument("paths", nargs="*", help="limit to these files/directories (relative to --root)")
     parser.add_argument("--root", help="repository root (default: git top level or cwd)")
+    parser.add_argument("--env", help="environment of ops/seal/environments.yaml: its cert and paths")
     parser.add_argument("--mode", choices=["auto", "online", "offline"], default="auto")
     parser.add_argument("--cert", help="offline: the controller's new certificate (file or URL)")
     parser.add_argument("--private-key", action="append", default=[], help="offline: key backup or PEM")

@@ -183,3 +183,19 @@ def test_missing_new_key_in_backup_is_bad_input(tmp_path: Path, keys: Keys) -> N
     assert proc.returncode == 2
     assert "private key of the new certificate" in proc.stderr and proc.stderr.count("\n") == 1
     assert _snapshot(repo) == before
+
+
+def test_env_selects_the_certificate_and_paths(tmp_path: Path, keys: Keys) -> None:
+    repo = tmp_path / "repo"
+    _make_repo(repo, keys)
+    (repo / "certs").mkdir()
+    (repo / "certs/prod.pem").write_bytes(keys.new_cert_path.read_bytes())
+    (repo / "ops/seal").mkdir(parents=True)
+    envs = {"environments": {"prod": {"cert": "certs/prod.pem", "paths": ["apps/prod", "bootstrap"]}}}
+    (repo / "ops/seal/environments.yaml").write_text(yaml.safe_dump(envs))
+    argv = ["bash", str(SCRIPT), "--root", str(repo), "--env", "prod", "--private-key", str(keys.backup)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert {file for file, _ in _rows(proc.stdout)} == {"apps/prod/aws.yaml", "bootstrap/slack.yaml"}
+    unknown = subprocess.run([*argv[:5], "staging"], capture_output=True, text=True, timeout=300, check=False)
+    assert unknown.returncode == 2 and "not one of prod" in unknown.stderr
