@@ -1,0 +1,37 @@
+"""``python -m ci.validate``: render everything and validate it; exit 1 on findings, 2 when it cannot run.
+
+Settings (environment): CRD_DIR, AIRFLOW_CHART_DIR, BUILD_DIR, HELM, KUBECTL, K8S_VERSION, KUSTOMIZE_REMOTE=1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ci.validate.findings import Finding, SetupError
+from ci.validate.pipeline import run_all
+from ci.validate.settings import Settings
+
+
+def main() -> int:
+    settings = Settings.from_env()
+    try:
+        report = run_all(settings)
+    except SetupError as error:
+        print(f"validate: {error}", file=sys.stderr)
+        return 2
+    for note in report.notes:
+        print(f"note: {note}")
+    for finding in report.findings:
+        print(f"FAIL {finding}")
+    print(
+        f"validate: {report.objects} objects checked "
+        f"({len(report.rendered)} renders in {settings.build / 'rendered'}), "
+        f"{len(report.applications)} Applications from ApplicationSets, {len(report.findings)} findings"
+    )
+    return 1 if report.findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+__all__ = ["Finding", "main"]

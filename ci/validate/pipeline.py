@@ -1,0 +1,127 @@
+"""The whole validation run: renders, plain manifests, embedded pod templates, ApplicationSets, policies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ci.validate import appset, policy, render, schemas
+from ci.validate.findings import Finding, SetupError
+from ci.validate.manifests import (
+    Manifest,
+    load_file,
+    parse_documents,
+    plain_manifest_files,
+    tracked_yaml_files,
+)
+from ci.validate.settings import Settings
+
+# Deliberately broken inputs of the tests; every other tracked YAML is scanned for plaintext Secrets.
+SECRET_SCAN_EXCLUDE = ("tests/gitops/fixtures/negative/",)
+_POD_TEMPLATE_KEYS = ("pod_template_file.yaml", "pod_template.yaml")
+
+
+@dataclass
+class Report:
+    """Result of a run."""
+
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rendered: list[Path] = field(default_factory=list)
+    applications: list[dict] = field(default_factory=list)
+    objects: int = 0
+
+
+def embedded_pod_templates(manifests: list[Manifest]) -> list[Manifest]:
+    """Pod templates stored in ConfigMaps (KubernetesExecutor / KubernetesPodOperator), as objects."""
+    out = []
+    for m in manifests:
+        if m.doc.get("kind") != "ConfigMap":
+            continue
+        for key, text in (m.doc.get("data") or {}).items():
+            if key.endswith(_POD_TEMPLATE_KEYS):
+                out.extend(parse_documents(text, f"{m.source}#ConfigMap/{m.doc['metadata']['name']}/{key}"))
+    return out
+
+
+def plain_manifests(repo: Path) -> tuple[list[Manifest], list[Finding]]:
+    """Every plain manifest of apps/ and bootstrap/."""
+    out, findings = [], []
+    for path in plain_manifest_files(repo):
+        try:
+            out.extend(load_file(path, repo))
+        except ValueError as error:
+            findings.append(Finding(str(path.relative_to(repo)), "yaml", str(error)))
+    return out, findings
+
+
+def secret_scan(repo: Path) -> list[Finding]:
+    """No Secret with data in any YAML tracked by git (templates are checked as text)."""
+    findings = []
+    for path in tracked_yaml_files(repo):
+        rel = path.relative_to(repo).as_posix()
+        if rel.startswith(SECRET_SCAN_EXCLUDE):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+        except yaml.YAMLError:
+            findings.extend(policy.secret_text_findings(path, text, rel))
+            continue
+        for doc in docs:
+            if doc.get("kind") == "Secret":
+                findings.extend(
+                    f for f in policy.check_manifest(Manifest(rel, doc)) if f.rule == "plaintext-secret"
+                )
+    return findings
+
+
+def check_objects(manifests: list[Manifest], s: Settings) -> list[Finding]:
+    """Schema and policy findings of objects."""
+    return schemas.validate_all(manifests, s.crd_dir, s.k8s_version) + policy.check_all(manifests)
+
+
+def run_all(s: Settings, rendered: render.RenderResult | None = None) -> Report:
+    """Render (unless given) and validate everything."""
+    if s.crd_dir is None:
+        raise SetupError(
+            "CRD_DIR is not set and ../shared/vendor/crds does not exist: custom resources need their CRDs"
+        )
+    report = Report()
+    result = rendered or render.render_all(s)
+    report.findings += result.findings
+    report.rendered = result.files
+
+    plain, findings = plain_manifests(s.repo)
+    report.findings += findings
+    objects = result.manifests + embedded_pod_templates(result.manifests) + plain
+
+    try:
+        expanded = appset.expand_repo(s.repo)
+    except appset.ExpansionError as error:
+        raise SetupError(f"ApplicationSet expansion: {error}") from None
+    for source, apps in expanded.items():
+        report.applications += apps
+        objects += [Manifest(f"{source} (generated)", app) for app in apps]
+    # Argo CD's built-in `default` project allows everything; ours are defined in git.
+    projects = {
+        "default": {"spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}]}}
+    }
+    projects |= {m.doc["metadata"]["name"]: m.doc for m in plain if m.doc.get("kind") == "AppProject"}
+    urls = {env["repoURL"] for env in render.environments(s.repo)}
+    all_apps = report.applications + [m.doc for m in plain if m.doc.get("kind") == "Application"]
+    report.findings += [
+        Finding("apps/ApplicationSet", "application", p)
+        for p in appset.check_applications(all_apps, projects, s.repo, urls)
+    ]
+
+    report.findings += check_objects(objects, s)
+    report.findings += secret_scan(s.repo)
+    report.objects = len(objects)
+    report.notes = [
+        f"exemption {e.rule} for {sorted(e.containers)} in {e.source_pattern}: {e.reason}"
+        for e in policy.EXEMPTIONS
+    ]
+    return report
