@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import urllib.error
 import urllib.request
@@ -45,7 +46,11 @@ def parse_public_key(data: bytes, where: str) -> rsa.RSAPublicKey:
     key: object
     try:
         if b"BEGIN CERTIFICATE" in data:
-            key = x509.load_pem_x509_certificate(data).public_key()
+            cert = x509.load_pem_x509_certificate(data)
+            if cert.not_valid_after_utc < dt.datetime.now(dt.UTC):
+                # kubeseal refuses too: the controller has certainly moved on to a newer key
+                raise SealError(f"{where}: certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}")
+            key = cert.public_key()
         else:
             key = serialization.load_pem_public_key(data)
     except ValueError:

@@ -177,3 +177,48 @@ def test_env_file_semantics_match_kubectl() -> None:
     text = "# comment\n\n  A=1\nB='quoted'\nC=with=equals\nD=\nFROM_ENV\n"
     values = parse_env_file(text, "t", environ={"FROM_ENV": "e"})
     assert values == {"A": b"1", "B": b"'quoted'", "C": b"with=equals", "D": b"", "FROM_ENV": b"e"}
+
+
+def test_expired_certificate_is_refused_like_kubeseal(tmp_path: Path, old_key) -> None:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    from ops.seal import keygen
+
+    now = dt.datetime.now(dt.UTC)
+    expired = (
+        x509.CertificateBuilder()
+        .subject_name(old_key.cert.subject)
+        .issuer_name(old_key.cert.subject)
+        .public_key(old_key.key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=2))
+        .not_valid_after(now - dt.timedelta(days=1))
+        .sign(old_key.key, hashes.SHA256())
+    )
+    (tmp_path / "old.pem").write_bytes(keygen.cert_pem(expired))
+    proc = run("seal", "--cert", str(tmp_path / "old.pem"), "--namespace", "ns", "--name", "n", stdin="A=1\n")
+    assert proc.returncode == 2 and "expired" in proc.stderr
+
+
+def test_json_key_backup_is_accepted(tmp_path: Path, old_key) -> None:
+    import json
+
+    backup = tmp_path / "backup.json"
+    backup.write_text(json.dumps(yaml.safe_load(old_key.backup_path.read_text())))
+    sealed = tmp_path / "s.yaml"
+    run(
+        "seal",
+        "--cert",
+        str(old_key.cert_path),
+        "--namespace",
+        "ns",
+        "--name",
+        "n",
+        "-o",
+        str(sealed),
+        stdin="A=1\n",
+    )
+    assert run("verify", "--private-key", str(backup), str(sealed)).returncode == 0
