@@ -141,12 +141,12 @@ def _offline_argocd(s: Settings, directory: str) -> tuple[str | None, list[Findi
     patches = [p["path"] for p in data.get("patches") or [] if isinstance(p, dict) and "path" in p]
     work = s.build / "kustomize-offline" / directory.replace("/", "_")
     work.mkdir(parents=True, exist_ok=True)
-    rel = Path("../../..") / directory
+    src = s.repo / directory
     offline = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "namespace": data.get("namespace"),
-        "resources": [str(rel / r) for r in local + patches],
+        "resources": [str(src / r) for r in local + patches],
     }
     (work / "kustomization.yaml").write_text(yaml.safe_dump(offline, sort_keys=False), encoding="utf-8")
     return kustomize(

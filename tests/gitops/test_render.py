@@ -1,0 +1,201 @@
+"""Every chart renders for every environment with the real helm, and everything validates."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+import yaml
+
+from ci.validate import pipeline, render
+from ci.validate.settings import REPO
+from tests.gitops.helpers import find, objects
+
+CHARTS = render.our_charts(REPO)
+ENVS = [e["env"] for e in render.environments(REPO)]
+
+
+def test_charts_and_envs_are_discovered() -> None:
+    assert CHARTS == ["mlflow", "serving"]
+    assert ENVS == ["dev", "prod"]
+
+
+def test_whole_validation_run_has_no_findings(report: pipeline.Report) -> None:
+    assert [str(f) for f in report.findings] == []
+    assert report.objects > 100
+    assert len(report.rendered) == len(CHARTS) * len(ENVS) + len(ENVS) + 5
+
+
+@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("chart", [*CHARTS, "airflow"])
+def test_chart_renders_workloads_in_env_namespace(
+    rendered: render.RenderResult, envs: list[dict], chart: str, env: str
+) -> None:
+    docs = objects(rendered, f"{chart}-{env}")
+    namespace = next(e["namespace"] for e in envs if e["env"] == env)
+    kinds = {d["kind"] for d in docs}
+    assert {"Deployment", "Service", "Ingress"} <= kinds
+    namespaced = [d for d in docs if d["kind"] in {"Deployment", "Service", "ConfigMap"}]
+    assert all(d["metadata"].get("namespace", namespace) == namespace for d in namespaced)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_serving_config_is_accepted_by_the_gateway_loader(rendered: render.RenderResult, env: str) -> None:
+    config_module = pytest.importorskip(
+        "serving.config", reason="serving.config (the gateway loader) not written yet"
+    )
+    docs = objects(rendered, f"serving-{env}")
+    config_map = find(docs, "ConfigMap", "serving-config")
+    config = config_module.parse_config(yaml.safe_load(config_map["data"]["serving.yaml"]))
+    values = yaml.safe_load((REPO / "charts/serving/values" / f"{env}.yaml").read_text()) or {}
+    base = yaml.safe_load((REPO / "charts/serving/values/base.yaml").read_text())
+    expected = (values.get("config") or base["config"])["models"]
+    assert [m.name for m in config.models] == [m["name"] for m in expected]
+    assert [m.strategy for m in config.models] == [m["strategy"] for m in expected]
+    # The Deployment points SERVING_CONFIG at the file the ConfigMap is mounted as.
+    deployment = find(docs, "Deployment", "serving")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env_vars = {e["name"]: e for e in container["env"]}
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "config")
+    assert env_vars["SERVING_CONFIG"]["value"] == f"{mount['mountPath']}/serving.yaml"
+    assert container["command"] == ["python", "-m", "serving"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_serving_prod_is_highly_available_and_uses_postgres_state(rendered: render.RenderResult) -> None:
+    docs = objects(rendered, "serving-prod")
+    assert find(docs, "HorizontalPodAutoscaler")["spec"]["minReplicas"] >= 2
+    assert find(docs, "PodDisruptionBudget")["spec"]["minAvailable"] >= 1
+    assert find(docs, "ServiceMonitor")["spec"]["endpoints"][0]["path"] == "/metrics"
+    assert find(docs, "PersistentVolumeClaim")["spec"]["accessModes"] == ["ReadWriteMany"]
+    container = find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["SERVING_STATE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "serving-state"
+    assert env["LOG_DIR"]["value"] == "/var/log/serving"
+    assert "replicas" not in find(docs, "Deployment")["spec"]  # the HPA owns the replica count
+    dev = objects(rendered, "serving-dev")
+    assert not [
+        d for d in dev if d["kind"] in {"HorizontalPodAutoscaler", "ServiceMonitor", "PersistentVolumeClaim"}
+    ]
+
+
+def test_every_ingress_has_tls_from_the_internal_ca(rendered: render.RenderResult) -> None:
+    ingresses = [m.doc for m in rendered.manifests if m.doc["kind"] == "Ingress"]
+    assert len(ingresses) >= len(ENVS) * 3
+    for ing in ingresses:
+        assert ing["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "internal-ca", ing[
+            "metadata"
+        ]
+        hosts = {r["host"] for r in ing["spec"]["rules"]}
+        assert hosts <= {h for t in ing["spec"]["tls"] for h in t["hosts"]}
+
+
+def test_internal_ca_chain(rendered: render.RenderResult) -> None:
+    docs = objects(rendered, "kustomize-bootstrap_cert-manager")
+    selfsigned = find(docs, "ClusterIssuer", "selfsigned")
+    ca_cert = find(docs, "Certificate", "internal-ca")
+    issuer = find(docs, "ClusterIssuer", "internal-ca")
+    assert "selfSigned" in selfsigned["spec"]
+    assert ca_cert["spec"]["isCA"] is True
+    assert ca_cert["spec"]["issuerRef"]["name"] == "selfsigned"
+    assert issuer["spec"]["ca"]["secretName"] == ca_cert["spec"]["secretName"]
+
+
+def _pinned_airflow() -> str:
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    pin = next(req for req in extras["airflow"] if req.startswith("apache-airflow=="))
+    return pin.split("==")[1]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_airflow_runs_the_pinned_version_with_kubernetes_executor(
+    rendered: render.RenderResult, env: str
+) -> None:
+    docs = objects(rendered, f"airflow-{env}")
+    version = _pinned_airflow()
+    images = {
+        c["image"]
+        for d in docs
+        if d["kind"] in {"Deployment", "StatefulSet", "Job"}
+        for c in d["spec"]["template"]["spec"]["containers"]
+        if c["name"] in {"scheduler", "api-server", "dag-processor", "triggerer", "run-airflow-migrations"}
+    }
+    assert images == {f"ghcr.io/gitops-mlops/airflow:{version}"}
+    cfg = find(docs, "ConfigMap", "airflow-config")["data"]["airflow.cfg"]
+    assert re.search(r"^executor = KubernetesExecutor$", cfg, re.MULTILINE)
+    assert re.search(r"^remote_logging = True$", cfg, re.MULTILINE)
+    assert re.search(
+        rf"^remote_base_log_folder = s3://gitops-mlops-{env}-airflow-logs/logs$", cfg, re.MULTILINE
+    )
+    scheduler = find(docs, "Deployment", "airflow-dag-processor")["spec"]["template"]["spec"]
+    git_sync = next(c for c in scheduler["containers"] if c["name"] == "git-sync")
+    sync_env = {e["name"]: e.get("value") for e in git_sync["env"]}
+    assert sync_env["GITSYNC_REF"] == "main"
+    assert sync_env["GITSYNC_REPO"].endswith("/gitops-mlops.git")
+    assert [d for d in docs if d["kind"] == "Secret"] == []  # every Airflow secret comes from a SealedSecret
+    values = yaml.safe_load((REPO / "charts/airflow/values/base.yaml").read_text())
+    assert values["airflowVersion"] == values["defaultAirflowTag"] == version
+    assert values["dags"]["gitSync"]["subPath"] == "dags"
+
+
+def test_dags_dockerfile_installs_exactly_the_airflow_extra() -> None:
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    dockerfile = (REPO / "dags/Dockerfile").read_text()
+    installed = re.findall(r'^\s+"([^"]+)" \\$', dockerfile, re.MULTILINE)
+    assert sorted(installed) == sorted(extras["airflow"])
+    assert f"FROM apache/airflow:{_pinned_airflow()}-python3.11" in dockerfile
+
+
+def _secret_refs(docs: list[dict]) -> set[tuple[str, str | None]]:
+    """(secret name, key or None for envFrom) referenced by the workloads among docs."""
+    refs: set[tuple[str, str | None]] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "secretKeyRef" in node:
+                refs.add((node["secretKeyRef"]["name"], node["secretKeyRef"]["key"]))
+            if "secretRef" in node:
+                refs.add((node["secretRef"]["name"], None))
+            if "secret" in node and isinstance(node["secret"], dict) and "secretName" in node["secret"]:
+                refs.add((node["secret"]["secretName"], None))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for d in docs:
+        if d["kind"] in {"Deployment", "StatefulSet", "Job", "CronJob", "Pod"}:
+            walk(d["spec"])
+    return refs
+
+
+@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("app", [*CHARTS, "airflow"])
+def test_every_referenced_secret_is_a_sealed_secret_of_that_app(
+    rendered: render.RenderResult, envs: list[dict], app: str, env: str
+) -> None:
+    namespace = next(e["namespace"] for e in envs if e["env"] == env)
+    docs = objects(rendered, f"{app}-{env}")
+    embedded = [
+        m.doc
+        for m in pipeline.embedded_pod_templates(
+            [m for m in rendered.manifests if m.source == f"rendered/{app}-{env}.yaml"]
+        )
+    ]
+    sealed = {}
+    for path in sorted((REPO / "apps/envs" / env / "secrets" / app).glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        assert doc["kind"] == "SealedSecret"
+        assert doc["metadata"]["namespace"] == namespace
+        sealed[doc["metadata"]["name"]] = set(doc["spec"]["encryptedData"])
+    refs = _secret_refs(docs + embedded)
+    assert refs, f"{app}-{env} references no Secret"
+    for name, key in sorted(refs, key=str):
+        assert name in sealed, (
+            f"{app}-{env} uses Secret {name}, which has no SealedSecret in apps/envs/{env}/secrets/{app}/"
+        )
+        if key is not None:
+            assert key in sealed[name], f"SealedSecret {name} ({env}) has no key {key}"
