@@ -1,0 +1,144 @@
+"""ApplicationSet expansion: the exact Applications Argo CD creates for dev and prod."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from ci.validate import appset, pipeline
+from ci.validate.settings import REPO
+
+REPO_URL = "https://github.com/gitops-mlops/gitops-mlops.git"
+SYNC_POLICY = {
+    "automated": {"prune": True, "selfHeal": True},
+    "syncOptions": ["CreateNamespace=true", "PruneLast=true"],
+    "retry": {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "5m"}},
+}
+
+
+def _by_name() -> dict[str, dict]:
+    return {app["metadata"]["name"]: app for apps in appset.expand_repo(REPO).values() for app in apps}
+
+
+def _expected_chart_app(app: str, env: str, wave: str) -> dict:
+    return {
+        "project": "mlops",
+        "sources": [
+            {
+                "repoURL": REPO_URL,
+                "targetRevision": "main",
+                "path": f"charts/{app}",
+                "helm": {"releaseName": app, "valueFiles": ["values/base.yaml", f"values/{env}.yaml"]},
+            },
+            {"repoURL": REPO_URL, "targetRevision": "main", "path": f"apps/envs/{env}/secrets/{app}"},
+        ],
+        "destination": {"server": "https://kubernetes.default.svc", "namespace": f"mlops-{env}"},
+        "syncPolicy": SYNC_POLICY,
+    }
+
+
+def _expected_airflow_app(env: str) -> dict:
+    return {
+        "project": "mlops",
+        "sources": [
+            {
+                "repoURL": "https://airflow.apache.org",
+                "chart": "airflow",
+                "targetRevision": "1.20.0",
+                "helm": {
+                    "releaseName": "airflow",
+                    "valueFiles": [
+                        "$values/charts/airflow/values/base.yaml",
+                        f"$values/charts/airflow/values/{env}.yaml",
+                    ],
+                },
+            },
+            {"repoURL": REPO_URL, "targetRevision": "main", "ref": "values"},
+            {"repoURL": REPO_URL, "targetRevision": "main", "path": f"apps/envs/{env}/secrets/airflow"},
+        ],
+        "destination": {"server": "https://kubernetes.default.svc", "namespace": f"mlops-{env}"},
+        "syncPolicy": SYNC_POLICY,
+    }
+
+
+def test_exactly_three_applications_per_environment() -> None:
+    assert sorted(_by_name()) == [
+        "airflow-dev",
+        "airflow-prod",
+        "mlflow-dev",
+        "mlflow-prod",
+        "serving-dev",
+        "serving-prod",
+    ]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_applications_of_one_environment(env: str) -> None:
+    apps = _by_name()
+    assert apps[f"mlflow-{env}"]["spec"] == _expected_chart_app("mlflow", env, "0")
+    assert apps[f"serving-{env}"]["spec"] == _expected_chart_app("serving", env, "1")
+    assert apps[f"airflow-{env}"]["spec"] == _expected_airflow_app(env)
+    for name in ("mlflow", "serving", "airflow"):
+        meta = apps[f"{name}-{env}"]["metadata"]
+        assert meta["namespace"] == "argocd"
+        assert meta["labels"] == {
+            "app.kubernetes.io/part-of": "gitops-mlops",
+            "mlops/app": name,
+            "mlops/env": env,
+        }
+        for trigger in ("on-sync-succeeded", "on-sync-failed", "on-health-degraded"):
+            assert (
+                meta["annotations"][f"notifications.argoproj.io/subscribe.{trigger}.slack"] == f"mlops-{env}"
+            )
+
+
+def test_mlflow_syncs_before_airflow_and_serving() -> None:
+    waves = {
+        n: int(a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) for n, a in _by_name().items()
+    }
+    for env in ("dev", "prod"):
+        assert waves[f"mlflow-{env}"] < waves[f"airflow-{env}"]
+        assert waves[f"mlflow-{env}"] < waves[f"serving-{env}"]
+
+
+def test_generated_applications_pass_the_crd_schema_and_policies(report: pipeline.Report) -> None:
+    generated = [f for f in report.findings if "(generated)" in f.source]
+    assert generated == []
+    assert len(report.applications) == 6
+
+
+def _appset() -> dict:
+    return yaml.safe_load((REPO / "apps/ApplicationSet/mlops-charts.yaml").read_text())
+
+
+def test_missing_key_is_an_error_with_missingkey_error() -> None:
+    doc = _appset()
+    doc["spec"]["template"]["metadata"]["name"] = "{{.app}}-{{.region}}"
+    with pytest.raises(appset.ExpansionError, match="map has no entry for key 'region'"):
+        appset.expand(doc, REPO)
+    doc["spec"]["template"]["metadata"]["name"] = "{{.app}}-{{.env}}-{{.region}}"
+    doc["spec"]["goTemplateOptions"] = []
+    assert appset.expand(doc, REPO)[0]["metadata"]["name"] == "mlflow-dev-<no value>"
+
+
+def test_unsupported_template_syntax_is_refused_not_guessed() -> None:
+    doc = _appset()
+    doc["spec"]["template"]["metadata"]["name"] = "{{ .app | upper }}"
+    with pytest.raises(appset.ExpansionError, match="unsupported template action"):
+        appset.expand(doc, REPO)
+
+
+def test_duplicate_application_names_are_an_error() -> None:
+    doc = _appset()
+    doc["spec"]["template"]["metadata"]["name"] = "{{.app}}"
+    with pytest.raises(appset.ExpansionError, match="duplicate Application names"):
+        appset.expand(doc, REPO)
+
+
+def test_path_params_of_the_git_files_generator() -> None:
+    doc = copy.deepcopy(_appset())
+    doc["spec"]["template"]["metadata"]["name"] = "{{.app}}-{{.path.basename}}"
+    names = [a["metadata"]["name"] for a in appset.expand(doc, REPO)]
+    assert names == ["mlflow-dev", "serving-dev", "mlflow-prod", "serving-prod"]

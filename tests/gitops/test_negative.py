@@ -1,0 +1,133 @@
+"""Deliberately broken inputs: each one makes the checks fail, with the message that names the problem."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ci.validate import pipeline, policy, render, schemas
+from ci.validate.manifests import load_file, parse_documents
+from ci.validate.settings import REPO, Settings
+from tests.gitops.helpers import FIXTURES, find
+
+NEGATIVE = FIXTURES / "negative"
+SERVING = REPO / "charts" / "serving"
+
+
+def _render_serving(settings: Settings, fixture: str) -> tuple[str | None, list[str]]:
+    values = [SERVING / "values/base.yaml", SERVING / "values/dev.yaml", NEGATIVE / fixture]
+    text, findings = render.helm_template(settings, "serving", SERVING, "mlops-dev", values, fixture)
+    return text, [str(f) for f in findings]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [
+        ("values-bad-type.yaml", "at '/replicaCount': got string, want integer"),
+        ("values-unknown-key.yaml", "additional properties 'replicas' not allowed"),
+    ],
+)
+def test_bad_values_fail_the_chart_schema(settings: Settings, fixture: str, expected: str) -> None:
+    text, findings = _render_serving(settings, fixture)
+    assert text is None
+    assert len(findings) == 1
+    assert "[helm-template]" in findings[0]
+    assert expected in findings[0]
+    lint = render.helm_lint(settings, SERVING, [SERVING / "values/base.yaml", NEGATIVE / fixture], fixture)
+    assert any(expected in str(f) for f in lint)
+
+
+def test_latest_tag_renders_but_fails_the_policy(settings: Settings) -> None:
+    text, findings = _render_serving(settings, "values-latest-tag.yaml")
+    assert text is not None
+    assert findings == []
+    problems = [str(f) for f in policy.check_all(parse_documents(text, "rendered/serving-dev.yaml"))]
+    assert problems == [
+        "rendered/serving-dev.yaml: Deployment/serving: [image-tag] container gateway: image "
+        "'ghcr.io/gitops-mlops/serving:latest' uses the mutable tag latest: pin a version or the git SHA"
+    ]
+
+
+def test_gateway_loader_rejects_a_config_the_chart_schema_accepts(settings: Settings) -> None:
+    config_module = pytest.importorskip(
+        "serving.config", reason="serving.config (the gateway loader) not written yet"
+    )
+    text, findings = _render_serving(settings, "values-bad-serving-config.yaml")
+    assert text is not None and findings == []
+    config_map = find([m.doc for m in parse_documents(text, "serving")], "ConfigMap", "serving-config")
+    with pytest.raises(config_module.ConfigError, match="weights of the non-shadow variants must sum to 100"):
+        config_module.parse_config(yaml.safe_load(config_map["data"]["serving.yaml"]))
+
+
+@pytest.mark.parametrize(
+    ("fixture", "rule", "expected"),
+    [
+        (
+            "plaintext-secret.yaml",
+            "plaintext-secret",
+            "plaintext Secret carries data (INTERNAL_API_KEY): commit a SealedSecret instead",
+        ),
+        (
+            "missing-resources.yaml",
+            "resources",
+            "container app has no resources requests.cpu, requests.memory",
+        ),
+        ("target-revision-head.yaml", "target-revision", "spec.source.targetRevision: HEAD is not allowed"),
+    ],
+)
+def test_policy_fixtures(fixture: str, rule: str, expected: str) -> None:
+    findings = policy.check_all(load_file(NEGATIVE / fixture))
+    assert [f.rule for f in findings] == [rule]
+    assert expected in findings[0].message
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [
+        (
+            "application-unknown-field.yaml",
+            "spec: Additional properties are not allowed ('destinaton' was unexpected)",
+        ),
+        ("certificate-bad-duration.yaml", "spec.duration: 87600 is not of type 'string'"),
+        ("service-bad-port.yaml", "spec.ports.0.port: 'eighty' is not of type 'integer'"),
+    ],
+)
+def test_schema_fixtures(settings: Settings, fixture: str, expected: str) -> None:
+    findings = schemas.validate_all(load_file(NEGATIVE / fixture), settings.crd_dir, settings.k8s_version)
+    assert findings
+    assert {f.rule for f in findings} == {"schema"}
+    assert any(expected in f.message for f in findings), [str(f) for f in findings]
+
+
+def test_every_negative_fixture_is_exercised() -> None:
+    used = {
+        "values-bad-type.yaml",
+        "values-unknown-key.yaml",
+        "values-latest-tag.yaml",
+        "values-bad-serving-config.yaml",
+        "plaintext-secret.yaml",
+        "missing-resources.yaml",
+        "target-revision-head.yaml",
+        "application-unknown-field.yaml",
+        "certificate-bad-duration.yaml",
+        "service-bad-port.yaml",
+    }
+    assert {p.name for p in NEGATIVE.glob("*.yaml")} == used
+
+
+def test_secret_scan_finds_a_plaintext_secret_anywhere(tmp_path: Path) -> None:
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    shutil.copy(NEGATIVE / "plaintext-secret.yaml", tmp_path / "deep" / "er" / "leak.yaml")
+    (tmp_path / "template.yaml").write_text("kind: Secret\ndata:\n  key: {{ .Values.key | b64enc }}\n")
+    findings = pipeline.secret_scan(tmp_path)
+    assert [(f.source, f.rule) for f in findings] == [
+        ("deep/er/leak.yaml", "plaintext-secret"),
+        ("template.yaml", "plaintext-secret"),
+    ]
+
+
+def test_the_repository_itself_has_no_plaintext_secret() -> None:
+    assert pipeline.secret_scan(REPO) == []
