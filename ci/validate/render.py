@@ -3,9 +3,13 @@ official Airflow chart with our values, and kubectl kustomize for apps/ and boot
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -171,38 +175,54 @@ def _keep(result: RenderResult, s: Settings, name: str, text: str | None, findin
         result.findings.append(Finding(f"rendered/{name}.yaml", "yaml", str(error)))
 
 
+def _chart_job(
+    s: Settings, release: str, chart: Path, env: dict, values: list[Path], strict: bool, source: str
+):
+    def job() -> tuple[str | None, list[Finding]]:
+        lint = helm_lint(s, chart, values, source, strict=strict)
+        text, findings = helm_template(s, release, chart, env["namespace"], values, source)
+        return text, lint + findings
+
+    return job
+
+
 def render_all(s: Settings) -> RenderResult:
-    """Lint and render every chart x environment and every kustomization into build/rendered/."""
-    result = RenderResult()
+    """Lint and render every chart x environment and every kustomization into build/rendered/.
+
+    The helm and kubectl processes run in parallel; results are collected in a fixed order.
+    """
     envs = environments(s.repo)
+    upstream = airflow_chart(s)
+    jobs: list[tuple[str, Callable[[], tuple[str | None, list[Finding]]]]] = []
     for chart in our_charts(s.repo):
         chart_dir = s.repo / "charts" / chart
         for env in envs:
             values = [chart_dir / "values" / "base.yaml", chart_dir / "values" / f"{env['env']}.yaml"]
-            name = f"{chart}-{env['env']}"
-            result.findings.extend(helm_lint(s, chart_dir, values, f"charts/{chart} ({env['env']})"))
-            text, findings = helm_template(
-                s, chart, chart_dir, env["namespace"], values, f"charts/{chart} ({env['env']})"
-            )
-            _keep(result, s, name, text, findings)
-    upstream = airflow_chart(s)
+            source = f"charts/{chart} ({env['env']})"
+            jobs.append((f"{chart}-{env['env']}", _chart_job(s, chart, chart_dir, env, values, True, source)))
     for env in envs:
         values = [
             s.repo / "charts/airflow/values/base.yaml",
             s.repo / f"charts/airflow/values/{env['env']}.yaml",
         ]
         source = f"charts/airflow ({env['env']}, official chart {upstream})"
-        result.findings.extend(helm_lint(s, upstream, values, source, strict=False))
-        text, findings = helm_template(s, "airflow", upstream, env["namespace"], values, source)
-        _keep(result, s, f"airflow-{env['env']}", text, findings)
+        jobs.append((f"airflow-{env['env']}", _chart_job(s, "airflow", upstream, env, values, False, source)))
     for directory in OFFLINE_KUSTOMIZATIONS:
-        text, findings = kustomize(s, s.repo / directory, directory)
-        _keep(result, s, "kustomize-" + directory.replace("/", "_"), text, findings)
+        jobs.append(
+            ("kustomize-" + directory.replace("/", "_"), partial(kustomize, s, s.repo / directory, directory))
+        )
+    pin_findings: list[Finding] = []
     for directory in REMOTE_KUSTOMIZATIONS:
-        result.findings.extend(_remote_pin_findings(s, directory))
+        pin_findings += _remote_pin_findings(s, directory)
         if s.remote_kustomize:
-            text, findings = kustomize(s, s.repo / directory, directory)
+            job = partial(kustomize, s, s.repo / directory, directory)
         else:
-            text, findings = _offline_argocd(s, directory)
-        _keep(result, s, "kustomize-" + directory.replace("/", "_"), text, findings)
+            job = partial(_offline_argocd, s, directory)
+        jobs.append(("kustomize-" + directory.replace("/", "_"), job))
+    result = RenderResult(findings=pin_findings)
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        futures = [(name, pool.submit(job)) for name, job in jobs]
+        for name, future in futures:
+            text, findings = future.result()
+            _keep(result, s, name, text, findings)
     return result
