@@ -10,6 +10,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import botocore.config
@@ -64,7 +65,7 @@ class Iam:
         self.client = self.session.client("iam", region_name=region, config=_CONFIG)
         self.region = region
 
-    def _call(self, what: str, fn: Callable, **kwargs):
+    def _call(self, what: str, fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
         try:
             return fn(**kwargs)
         except botocore.exceptions.ClientError as exc:

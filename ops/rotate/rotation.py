@@ -21,7 +21,6 @@ from ops.rotate.aws import AccessKey, Iam, NewKey, verify_key
 from ops.rotate.errors import RotateError, StepFailed
 from ops.rotate.state import DEACTIVATED, SEALED, State, StateStore, now
 from ops.rotate.targets import Prepared, load_targets, prepare, sealed_text
-from ops.seal.errors import SealError
 from ops.seal.io import load_docs, write_atomic
 from ops.seal.manifest import is_sealed_secret
 
@@ -89,7 +88,7 @@ class Rotation:
             files = self._write(prepared, new, old)
             state = State(user, old.key_id, new.key_id, SEALED, verified_at, files, self.opts.commit_branch)
             self.store.save(state)
-        except (StepFailed, SealError, OSError, KeyboardInterrupt) as exc:
+        except BaseException as exc:  # whatever happened, never leave an unsealed new key behind
             raise StepFailed(self._rollback(new, old, exc)) from None
         self._advance(state)
 

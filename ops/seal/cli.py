@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from ops.seal import keygen, kubeseal
 from ops.seal.errors import DecryptError, SealError
 from ops.seal.io import load_one_sealed_secret, write_atomic
@@ -24,7 +26,7 @@ def _controller(args: argparse.Namespace) -> kubeseal.Controller:
     return kubeseal.Controller(args.controller_namespace, args.controller_name)
 
 
-def _public_key(args: argparse.Namespace):
+def _public_key(args: argparse.Namespace) -> rsa.RSAPublicKey:
     if args.cert:
         return load_public_key(args.cert)
     cert = kubeseal.fetch_cert(_controller(args))

@@ -14,6 +14,7 @@ from ops.seal.errors import SealError
 from ops.seal.keys import load_private_keys, load_public_key
 from ops.seal.reseal import (
     DEFAULT_EXCLUDES,
+    FileOutcome,
     OfflineResealer,
     find_files,
     format_table,
@@ -59,7 +60,7 @@ def cmd_reseal_all(args: argparse.Namespace) -> int:
     if mode == "online":
         if not kubeseal.online_available(controller):
             raise SealError("--mode online: kubeseal is not installed or the controller is unreachable")
-        reseal_one: Callable = partial(reseal_file_online, controller=controller)
+        reseal_one: Callable[[Path, str], FileOutcome] = partial(reseal_file_online, controller=controller)
     else:
         if not args.cert or not args.private_key:
             raise SealError(
@@ -85,7 +86,9 @@ def cmd_reseal_all(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def add_reseal_parser(sub: argparse._SubParsersAction, add_controller: Callable) -> None:
+def add_reseal_parser(
+    sub: argparse._SubParsersAction, add_controller: Callable[[argparse.ArgumentParser], None]
+) -> None:
     """Register ``reseal-all`` on the top-level parser."""
     parser = sub.add_parser("reseal-all", help="re-encrypt every SealedSecret for the current certificate")
     parser.add_argument("paths", nargs="*", help="limit to these files/directories (relative to --root)")
