@@ -1,0 +1,61 @@
+"""Shared fixtures: real local stacks on free ports, the Slack sink, trainer helpers."""
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ops.stack import Stack
+from tests.support.stack import RunningStack, SlackSink, stack_settings, train_and_register
+
+
+def _start(settings) -> Iterator[RunningStack]:
+    stack = Stack(settings)
+    try:
+        stack.up(log=lambda _line: None)
+        yield RunningStack(stack)
+    finally:
+        stack.down()
+
+
+@pytest.fixture(scope="session")
+def mlflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """The embedded stack (MLflow on SQLite + local artifacts, Slack sink), no gateway."""
+    yield from _start(stack_settings(tmp_path_factory.mktemp("stack-embedded")))
+
+
+@pytest.fixture(scope="session")
+def full_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """The full stack: PostgreSQL + SeaweedFS S3 + MLflow on them, Slack sink, no gateway."""
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")) and not shutil.which("initdb"):
+        pytest.fail("PostgreSQL is not installed: `make test` installs it (ci/system-deps.sh postgresql)")
+    # PostgreSQL runs as the postgres user, which cannot enter pytest's private (0700) temp folders.
+    state = Path(tempfile.mkdtemp(prefix="mlops-full-stack-"))
+    state.chmod(0o711)
+    try:
+        yield from _start(stack_settings(state, mode="full"))
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def slack_sink(mlflow_stack: RunningStack) -> SlackSink:
+    """The embedded stack's Slack webhook sink."""
+    return SlackSink(mlflow_stack.settings.slack_webhook_url, mlflow_stack.slack_log)
+
+
+@pytest.fixture(scope="session")
+def register_model(
+    mlflow_stack: RunningStack, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., dict]:
+    """Train and register an example config on the embedded stack: register_model("iris", alias="champion")."""
+    counter = iter(range(10_000))
+
+    def register(base: str = "iris", alias: str | None = None, name: str | None = None, **overrides: Any) -> dict:
+        folder = tmp_path_factory.mktemp(f"model-{base}-{next(counter)}")
+        return train_and_register(mlflow_stack, folder, base, alias=alias, name=name, **overrides)
+
+    return register

@@ -1,0 +1,63 @@
+"""The full stack: MLflow on PostgreSQL with artifacts in a real S3 server (SeaweedFS)."""
+
+from pathlib import Path
+
+import boto3
+import mlflow.pyfunc
+import pytest
+from mlflow import MlflowClient
+
+from tests.support.stack import RunningStack, train_and_register
+
+pytestmark = pytest.mark.full
+
+
+def _s3(running: RunningStack):
+    s = running.settings
+    return boto3.client(
+        "s3",
+        endpoint_url=s.s3_endpoint_url,
+        aws_access_key_id=s.aws_access_key_id,
+        aws_secret_access_key=s.aws_secret_access_key,
+        region_name="us-east-1",
+    )
+
+
+def test_mlflow_backend_is_postgres(full_stack: RunningStack) -> None:
+    tables = full_stack.stack.postgres.psql("SELECT count(*) FROM information_schema.tables WHERE table_name = 'registered_models'", "mlflow")
+    assert tables == "1"
+
+
+@pytest.mark.parametrize("base", ["iris", "digits"])
+def test_artifacts_are_s3_objects_and_version_is_ready(full_stack: RunningStack, tmp_path: Path, base: str) -> None:
+    result = train_and_register(full_stack, tmp_path, base, alias="champion")
+    trained, registered = result["train"], result["register"]
+    assert registered["status"] == "READY"
+
+    keys = [
+        obj["Key"]
+        for page in _s3(full_stack).get_paginator("list_objects_v2").paginate(Bucket=full_stack.settings.s3_bucket)
+        for obj in page.get("Contents", [])
+    ]
+    model_id = trained["model_uri"].removeprefix("models:/")
+    model_files = [k for k in keys if model_id in k]
+    assert any(k.endswith("MLmodel") for k in model_files), f"no MLmodel for {model_id} in {keys[:20]}"
+    assert any(k.endswith("model.skops") or k.endswith("model.pkl") for k in model_files)
+
+    name = trained["model_name"]
+    assert MlflowClient(full_stack.tracking_uri).get_model_version(name, registered["version"]).status == "READY"
+    mlflow.set_tracking_uri(full_stack.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    assert len(model.predict(model.input_example)) == len(model.input_example)
+
+
+def test_full_stack_down_up_keeps_registry(full_stack: RunningStack, tmp_path: Path) -> None:
+    result = train_and_register(full_stack, tmp_path, "iris", alias="keep", name="iris-keep")
+    stack = full_stack.stack
+    stack.down()
+    stack.up(log=lambda _: None)
+    client = MlflowClient(full_stack.tracking_uri)
+    assert client.get_model_version_by_alias("iris-keep", "keep").version == result["register"]["version"]
+    mlflow.set_tracking_uri(full_stack.tracking_uri)
+    model = mlflow.pyfunc.load_model("models:/iris-keep@keep")
+    assert len(model.predict(model.input_example)) > 0

@@ -1,0 +1,44 @@
+"""Local stack pieces that need no server: env file, Slack sink decoding, service commands."""
+
+from pathlib import Path
+
+from ops.stack.envfile import read_env_file, write_env_file
+from ops.stack.services import mlflow_server, s3_server, weed_ports
+from ops.stack.settings import StackSettings
+from ops.stack.slack_sink import decode_payload
+
+
+def test_env_file_keeps_generated_key(tmp_path: Path) -> None:
+    path = tmp_path / "env"
+    first = write_env_file(path, {"MLFLOW_TRACKING_URI": "http://127.0.0.1:5000"})
+    second = write_env_file(path, {"MLFLOW_TRACKING_URI": "http://127.0.0.1:5001"})
+    assert len(first["INTERNAL_API_KEY"]) >= 32
+    assert first["INTERNAL_API_KEY"] == second["INTERNAL_API_KEY"]
+    assert read_env_file(path)["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5001"
+    assert "export INTERNAL_API_KEY=" in path.read_text()
+    assert path.stat().st_mode & 0o077 == 0
+
+
+def test_slack_payload_decoding() -> None:
+    assert decode_payload(b'{"text": "hi"}', "application/json") == {"text": "hi"}
+    assert decode_payload(b"payload=%7B%22text%22%3A%22x%22%7D", "application/x-www-form-urlencoded") == {"text": "x"}
+    assert decode_payload(b"not json", "application/json") is None
+    assert decode_payload(b"[1]", "application/json") is None
+
+
+def test_embedded_and_full_mlflow_commands(tmp_path: Path) -> None:
+    embedded = mlflow_server(StackSettings(MLOPS_STACK="embedded", MLOPS_STACK_DIR=tmp_path))
+    assert "--serve-artifacts" in embedded.argv
+    assert any(a.startswith("sqlite:///") for a in embedded.argv)
+    full = mlflow_server(StackSettings(MLOPS_STACK="full", MLOPS_STACK_DIR=tmp_path, S3_PORT=9999))
+    assert any(a.startswith("postgresql://") for a in full.argv)
+    assert "s3://mlflow/artifacts" in full.argv
+    assert full.env["MLFLOW_S3_ENDPOINT_URL"] == "http://127.0.0.1:9999"
+
+
+def test_s3_server_binds_loopback_on_distinct_ports(tmp_path: Path) -> None:
+    settings = StackSettings(MLOPS_STACK="full", MLOPS_STACK_DIR=tmp_path, WEED_BASE_PORT=21000)
+    argv = s3_server(settings).argv
+    assert "-ip.bind=127.0.0.1" in argv
+    ports = list(weed_ports(settings).values()) + [settings.s3_port]
+    assert len(set(ports)) == len(ports)

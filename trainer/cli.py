@@ -1,0 +1,101 @@
+"""Command line: `python -m trainer train|register|validate|profiles`."""
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from loguru import logger
+from mlflow.exceptions import MlflowException
+from pydantic import ValidationError
+
+from trainer.config import format_validation_error, load_config
+from trainer.errors import ConfigError, TrackingError, TrainerError
+from trainer.profiles import load_profiles
+from trainer.results import result_path, write_result
+from trainer.settings import TrainerSettings
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def _parse_tags(pairs: Sequence[str]) -> dict[str, str]:
+    tags = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--tag {pair!r}: expected KEY=VALUE")
+        tags[key] = value
+    return tags
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m trainer", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train one model from a JSON config and log it to MLflow")
+    train.add_argument("--config", required=True, help="path of the JSON training config")
+    train.add_argument("--result-file", help="where to write the result JSON")
+
+    register = commands.add_parser("register", help="register a run's model and wait until READY")
+    register.add_argument("--run-id", required=True)
+    register.add_argument("--name", required=True, help="registered model name")
+    register.add_argument("--alias", help="alias to point at the new version (e.g. challenger)")
+    register.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
+    register.add_argument("--timeout", type=float, help="seconds to wait for READY")
+    register.add_argument("--result-file", help="where to write the result JSON")
+
+    validate = commands.add_parser("validate", help="validate a JSON training config and exit")
+    validate.add_argument("--config", required=True)
+
+    profiles = commands.add_parser("profiles", help="validate model_profiles.yaml and print it as JSON")
+    profiles.add_argument("--file", help="path of model_profiles.yaml (default: the packaged one)")
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, run the command, print and write its result; return the exit code."""
+    logger.remove()
+    logger.add(sys.stderr, level="INFO", serialize=False, format="{time:HH:mm:ss} {level} trainer: {message}")
+    try:
+        args = build_parser().parse_args(argv)
+        settings = TrainerSettings()
+        if args.command == "validate":
+            config = load_config(args.config)
+            print(json.dumps({"valid": True, "profile": config.profile_name, **config.model_dump(mode="json")}))
+            return 0
+        if args.command == "profiles":
+            print(json.dumps(load_profiles(args.file).model_dump(mode="json"), indent=2))
+            return 0
+        if args.command == "train":
+            from trainer.train import train
+
+            result = train(load_config(args.config), settings)
+        else:
+            from trainer.register import register
+
+            if args.timeout is not None:
+                settings = settings.model_copy(update={"register_timeout_seconds": args.timeout})
+            result = register(args.run_id, args.name, settings, args.alias, _parse_tags(args.tag))
+        print(write_result(result, result_path(settings, args.result_file)))
+        return 0
+    except TrainerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except ValidationError as error:
+        print(f"error: {format_validation_error(error, 'settings')}", file=sys.stderr)
+        return 2
+    except MlflowException as error:
+        print(f"error: MLflow: {error.message}", file=sys.stderr)
+        return TrackingError.exit_code
+    except Exception as error:  # noqa: BLE001 - the CLI's last line of defence: one line, no traceback
+        if os.environ.get("TRAINER_DEBUG"):
+            traceback.print_exc()
+        print(f"error: {type(error).__name__}: {error} (set TRAINER_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1

@@ -1,0 +1,76 @@
+"""Build the scikit-learn estimator for a config, checking hyper-parameters against it."""
+
+from typing import Any
+
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from trainer.config import TrainConfig
+from trainer.errors import ConfigError
+
+# Keys of text models' hyper-parameters that configure the vectorizer rather than the classifier.
+VECTORIZER_KEYS = {"max_features": "max_features", "min_df": "min_df", "ngram_max": "ngram_range"}
+
+ESTIMATORS: dict[str, type[BaseEstimator]] = {
+    "logistic_regression": LogisticRegression,
+    "ridge": Ridge,
+    "tfidf_logistic_regression": LogisticRegression,
+    "mlp": MLPClassifier,
+}
+FORESTS = {"tabular_classification": RandomForestClassifier, "tabular_regression": RandomForestRegressor}
+# Types skops (MLflow's sklearn serialization) does not trust by default; reviewed: plain optimizers.
+SKOPS_TRUSTED_TYPES: dict[str, list[str]] = {
+    "mlp": [
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+        "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    ],
+}
+SKOPS_TRUSTED_TYPES["cnn"] = SKOPS_TRUSTED_TYPES["mlp"]
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "logistic_regression": {"max_iter": 500},
+    "tfidf_logistic_regression": {"max_iter": 500},
+    "mlp": {"hidden_layer_sizes": (64,), "max_iter": 300},
+}
+
+
+def _checked(estimator_cls: type[BaseEstimator], params: dict[str, Any], seed: int) -> BaseEstimator:
+    valid = estimator_cls().get_params()
+    for key in params:
+        if key not in valid:
+            raise ConfigError(
+                f"invalid config: hyperparameters.{key}: not a parameter of {estimator_cls.__name__}"
+            )
+    if "random_state" in valid:
+        params = {"random_state": seed, **params}
+    try:
+        return estimator_cls(**params)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"invalid config: hyperparameters: {error}") from None
+
+
+def build_estimator(config: TrainConfig, algorithm: str | None = None) -> BaseEstimator:
+    """The estimator (or pipeline) for the config's algorithm with its hyper-parameters."""
+    name = algorithm or config.algorithm
+    params = {**DEFAULTS.get(name, {}), **config.hyperparameters}
+    if name == "random_forest":
+        return _checked(FORESTS[config.task.value], params, config.seed)
+    if name == "tfidf_logistic_regression":
+        vectorizer_params = {
+            VECTORIZER_KEYS[k]: params.pop(k) for k in list(params) if k in VECTORIZER_KEYS
+        }
+        if "ngram_range" in vectorizer_params:
+            vectorizer_params["ngram_range"] = (1, int(vectorizer_params["ngram_range"]))
+        classifier = _checked(LogisticRegression, params, config.seed)
+        # A single column name (not a list) hands the vectorizer the 1-D text column it expects.
+        features = ColumnTransformer([("tfidf", TfidfVectorizer(**vectorizer_params), "text")])
+        return Pipeline([("features", features), ("classifier", classifier)])
+    if name in ("mlp", "cnn"):
+        params.pop("epochs", None)
+        return Pipeline([("scale", StandardScaler()), ("classifier", _checked(MLPClassifier, params, config.seed))])
+    return _checked(ESTIMATORS[name], params, config.seed)
