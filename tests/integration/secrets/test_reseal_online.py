@@ -103,7 +103,8 @@ def test_auto_mode_goes_online_and_reseals_in_place(tmp_path: Path, controller: 
     assert "mode online" in proc.stdout and proc.stdout.count("resealed 1 key(s)") == 3
     for i, _ in enumerate(Scope):
         doc = yaml.safe_load((repo / f"apps/s{i}.yaml").read_text())
-        assert unseal(doc, [controller["new"]]) == {"k": f"value-{i}".encode()}
+        same = unseal(doc, [controller["new"]]) == {"k": f"value-{i}".encode()}
+        assert same, "plaintext mismatch"  # compared, never shown
     assert "value-" not in proc.stdout + proc.stderr
 
 

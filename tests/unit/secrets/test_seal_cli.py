@@ -65,7 +65,8 @@ def test_seal_from_stdin_env_file_is_a_complete_manifest(tmp_path: Path, old_key
     }
     assert doc["spec"]["template"]["metadata"]["annotations"] == doc["metadata"]["annotations"]
     assert doc["spec"]["template"]["type"] == "Opaque"
-    assert unseal(doc, [old_key.key]) == {"AWS_KEY": SECRET_A.encode()}
+    same = unseal(doc, [old_key.key]) == {"AWS_KEY": SECRET_A.encode()}
+    assert same, "plaintext mismatch"  # compared, never shown
 
 
 def test_seal_from_files_keeps_bytes_and_merge_into_keeps_other_keys(tmp_path: Path, old_key) -> None:
@@ -86,7 +87,8 @@ def test_seal_from_files_keeps_bytes_and_merge_into_keeps_other_keys(tmp_path: P
     assert merged.returncode == 0, merged.stderr
     doc = yaml.safe_load(out.read_text())
     assert "annotations" not in doc["metadata"]
-    assert unseal(doc, [old_key.key]) == {"A": SECRET_A.encode(), "B": SECRET_B.encode()}
+    same = unseal(doc, [old_key.key]) == {"A": SECRET_A.encode(), "B": SECRET_B.encode()}
+    assert same, "plaintext mismatch"  # compared, never shown
 
 
 def test_cert_served_over_http(tmp_path: Path, old_key) -> None:
@@ -105,7 +107,8 @@ def test_cert_served_over_http(tmp_path: Path, old_key) -> None:
         server.shutdown()
         server.server_close()
     assert proc.returncode == 0, proc.stderr
-    assert unseal(yaml.safe_load(proc.stdout), [old_key.key]) == {"K": b"v"}
+    same = unseal(yaml.safe_load(proc.stdout), [old_key.key]) == {"K": b"v"}
+    assert same, "plaintext mismatch"  # compared, never shown
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, old_key) -> None:
