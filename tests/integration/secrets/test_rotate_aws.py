@@ -290,3 +290,24 @@ def test_commit_branch_leaves_the_checkout_alone(tmp_path: Path, moto_url: str, 
             and values["AWS_ACCESS_KEY_ID"].decode() != s.old_id
         )
     s.assert_no_secret_printed()
+
+
+def test_finalize_without_saved_state_deletes_only_the_single_inactive_key(
+    tmp_path: Path, moto_url: str, clusters
+) -> None:
+    s = Setup(tmp_path, moto_url, clusters, "rotate-leftover")
+    iam = _iam(moto_url)
+    leftover = iam.create_access_key(UserName=s.user)["AccessKey"]["AccessKeyId"]
+    both_active = s.run("--finalize")
+    assert both_active.returncode == 2 and s.keys() == {s.old_id: "Active", leftover: "Active"}
+    iam.update_access_key(UserName=s.user, AccessKeyId=leftover, Status="Inactive")
+    status = s.run("--status")
+    assert (
+        status.returncode == 0
+        and f"{leftover} Inactive" in status.stdout
+        and "none in progress" in status.stdout
+    )
+    done = s.run("--finalize")
+    assert done.returncode == 0, done.stderr
+    assert s.keys() == {s.old_id: "Active"}
+    s.assert_no_secret_printed()
