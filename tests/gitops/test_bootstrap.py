@@ -1,0 +1,84 @@
+"""Bootstrap: Slack notifications wired end to end, platform sync order, pinned upstream versions."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from ci.validate import pipeline
+from ci.validate.render import RenderResult
+from ci.validate.settings import REPO
+from tests.gitops.helpers import find, objects
+
+NOTIFICATIONS = REPO / "bootstrap/argocd/patches/argocd-notifications-cm.yaml"
+_SUBSCRIBE = re.compile(r"^notifications\.argoproj\.io/subscribe\.([a-z-]+)\.([a-z]+)$")
+
+
+def _notifications() -> dict:
+    return yaml.safe_load(NOTIFICATIONS.read_text())["data"]
+
+
+def test_triggers_send_defined_templates_for_the_three_events() -> None:
+    data = _notifications()
+    triggers = {
+        k.removeprefix("trigger."): yaml.safe_load(v) for k, v in data.items() if k.startswith("trigger.")
+    }
+    assert set(triggers) == {"on-sync-succeeded", "on-sync-failed", "on-health-degraded"}
+    for name, conditions in triggers.items():
+        for condition in conditions:
+            for template in condition["send"]:
+                assert f"template.{template}" in data, f"{name} sends undefined template {template}"
+                assert "slack" in yaml.safe_load(data[f"template.{template}"])
+
+
+def test_slack_token_comes_from_the_sealed_secret() -> None:
+    service = yaml.safe_load(_notifications()["service.slack"])
+    assert service["token"].startswith("$")
+    sealed = yaml.safe_load((REPO / "bootstrap/argocd-secrets/argocd-notifications-secret.yaml").read_text())
+    assert sealed["kind"] == "SealedSecret"
+    assert sealed["metadata"] == {"name": "argocd-notifications-secret", "namespace": "argocd"}
+    assert service["token"][1:] in sealed["spec"]["encryptedData"]
+
+
+def test_every_subscription_names_a_defined_trigger_and_service(report: pipeline.Report) -> None:
+    data = _notifications()
+    plain, _ = pipeline.plain_manifests(REPO)
+    apps = report.applications + [m.doc for m in plain if m.doc["kind"] == "Application"]
+    subscriptions = 0
+    for app in apps:
+        for key in app["metadata"].get("annotations") or {}:
+            match = _SUBSCRIBE.match(key)
+            if match:
+                subscriptions += 1
+                assert f"trigger.{match.group(1)}" in data, f"{app['metadata']['name']}: {key}"
+                assert f"service.{match.group(2)}" in data, f"{app['metadata']['name']}: {key}"
+    assert subscriptions >= 6 * 3
+
+
+def test_platform_sync_waves_put_cluster_services_before_the_mlops_apps(rendered: RenderResult) -> None:
+    docs = objects(rendered, "kustomize-bootstrap_platform")
+    wave = {
+        d["metadata"]["name"]: int(d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
+        for d in docs
+        if d["kind"] == "Application"
+    }
+    assert wave["sealed-secrets"] < wave["internal-ca"]
+    assert wave["cert-manager"] < wave["ingress-nginx"] < wave["internal-ca"] < wave["mlops-apps"]
+    assert wave["argocd-config"] < wave["mlops-apps"]
+    assert max(wave.values()) == wave["mlops-apps"]
+    # Sync waves of child Applications only wait when Argo CD knows an Application's health.
+    argocd_cm = find(objects(rendered, "kustomize-bootstrap_argocd"), "ConfigMap", "argocd-cm")
+    assert "resource.customizations.health.argoproj.io_Application" in argocd_cm["data"]
+
+
+def test_upstream_versions_are_pinned_to_the_validated_crds(rendered: RenderResult) -> None:
+    charts = {
+        d["spec"]["source"]["chart"]: d["spec"]["source"]["targetRevision"]
+        for d in objects(rendered, "kustomize-bootstrap_platform")
+        if d["kind"] == "Application" and "chart" in d["spec"]["source"]
+    }
+    assert charts == {"sealed-secrets": "2.18.5", "cert-manager": "v1.21.1", "ingress-nginx": "4.14.1"}
+    kustomization = yaml.safe_load((REPO / "bootstrap/argocd/kustomization.yaml").read_text())
+    remote = [r for r in kustomization["resources"] if "://" in r]
+    assert remote == ["https://raw.githubusercontent.com/argoproj/argo-cd/v3.5.1/manifests/install.yaml"]
