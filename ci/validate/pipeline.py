@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from ci.validate import appset, policy, render, schemas
-from ci.validate.findings import Finding, SetupError
+from ci.validate.findings import Finding, SetupError, obj_name
 from ci.validate.manifests import (
     Manifest,
     load_file,
@@ -80,6 +80,85 @@ def secret_scan(repo: Path) -> list[Finding]:
     return findings
 
 
+# Kinds without a namespace that our charts could plausibly render.
+CLUSTER_SCOPED = {
+    "Namespace",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "ClusterIssuer",
+    "PriorityClass",
+    "StorageClass",
+    "PersistentVolume",
+    "IngressClass",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+}
+
+
+def _group(doc: dict) -> str:
+    return str(doc.get("apiVersion", "")).rpartition("/")[0]
+
+
+def _listed(rules: list[dict], doc: dict) -> bool:
+    return any(r.get("group") in (_group(doc), "*") and r.get("kind") in (doc["kind"], "*") for r in rules)
+
+
+def project_findings(
+    apps: list[dict], projects: dict[str, dict], manifests: list[Manifest], repo: Path
+) -> list[Finding]:
+    """What an Application would sync that its AppProject forbids, or into another namespace.
+
+    The objects of an Application are its render (`rendered/<app>-<env>.yaml`, from the labels the
+    ApplicationSets set) and the plain manifests under its directory sources (its SealedSecrets).
+    """
+    by_source: dict[str, list[Manifest]] = {}
+    for m in manifests:
+        by_source.setdefault(m.source, []).append(m)
+    out = []
+    for app in apps:
+        labels = app["metadata"].get("labels") or {}
+        spec = app["spec"]
+        project = (projects.get(spec.get("project", "")) or {}).get("spec") or {}
+        if "mlops/app" not in labels or not project:
+            continue
+        name, namespace = app["metadata"]["name"], spec["destination"]["namespace"]
+        objs = list(by_source.get(f"rendered/{labels['mlops/app']}-{labels['mlops/env']}.yaml", []))
+        for src in spec.get("sources") or []:
+            if src.get("path", "").startswith("apps/envs/"):
+                objs += [
+                    m for path in sorted((repo / src["path"]).glob("*.yaml")) for m in load_file(path, repo)
+                ]
+        for m in objs:
+            doc, what = m.doc, obj_name(m.doc)
+            if doc["kind"] in CLUSTER_SCOPED:
+                if not _listed(project.get("clusterResourceWhitelist") or [], doc):
+                    out.append(
+                        Finding(
+                            m.source,
+                            "project",
+                            f"{name}: cluster-scoped {doc['kind']} is not allowed by its AppProject",
+                            what,
+                        )
+                    )
+            elif _listed(project.get("namespaceResourceBlacklist") or [], doc):
+                out.append(
+                    Finding(
+                        m.source, "project", f"{name}: {doc['kind']} is blacklisted by its AppProject", what
+                    )
+                )
+            elif (doc.get("metadata") or {}).get("namespace", namespace) != namespace:
+                out.append(
+                    Finding(
+                        m.source,
+                        "project",
+                        f"{name}: object is not in the destination namespace {namespace}",
+                        what,
+                    )
+                )
+    return out
+
+
 def check_objects(manifests: list[Manifest], s: Settings) -> list[Finding]:
     """Schema and policy findings of objects."""
     return schemas.validate_all(manifests, s.crd_dir, s.k8s_version) + policy.check_all(manifests)
@@ -119,6 +198,7 @@ def run_all(s: Settings, rendered: render.RenderResult | None = None) -> Report:
         for p in appset.check_applications(all_apps, projects, s.repo, urls)
     ]
 
+    report.findings += project_findings(report.applications, projects, result.manifests, s.repo)
     report.findings += check_objects(objects, s)
     report.findings += secret_scan(s.repo)
     report.objects = len(objects)

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from ci.validate import appset, pipeline
+from ci.validate.manifests import parse_documents
 from ci.validate.settings import REPO
 
 REPO_URL = "https://github.com/gitops-mlops/gitops-mlops.git"
@@ -142,3 +143,22 @@ def test_path_params_of_the_git_files_generator() -> None:
     doc["spec"]["template"]["metadata"]["name"] = "{{.app}}-{{.path.basename}}"
     names = [a["metadata"]["name"] for a in appset.expand(doc, REPO)]
     assert names == ["mlflow-dev", "serving-dev", "mlflow-prod", "serving-prod"]
+
+
+def test_project_rules_apply_to_what_each_application_syncs(report: pipeline.Report) -> None:
+    plain, _ = pipeline.plain_manifests(REPO)
+    projects = {m.doc["metadata"]["name"]: m.doc for m in plain if m.doc["kind"] == "AppProject"}
+    app = next(a for a in report.applications if a["metadata"]["name"] == "serving-dev")
+    rendered = parse_documents(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: too-much}\n---\n"
+        "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: q}\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: mlops-prod}\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: fine}\n",
+        "rendered/serving-dev.yaml",
+    )
+    messages = [f.message for f in pipeline.project_findings([app], projects, rendered, REPO)]
+    assert messages == [
+        "serving-dev: cluster-scoped ClusterRole is not allowed by its AppProject",
+        "serving-dev: ResourceQuota is blacklisted by its AppProject",
+        "serving-dev: object is not in the destination namespace mlops-dev",
+    ]
