@@ -58,13 +58,17 @@ def export_to_mlp(torch: Any, net: Any, classes: np.ndarray, feature_names: list
 
 
 def train_digits_cnn(
-    config: TrainConfig, x_train: pd.DataFrame, y_train: np.ndarray, x_test: pd.DataFrame
+    config: TrainConfig,
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    x_test: pd.DataFrame,
+    device_name: str = "cuda",
 ) -> tuple[MLPClassifier, np.ndarray]:
-    """Train the CNN on CUDA; return the exported MLP and its predictions on x_test."""
+    """Train the CNN (on CUDA in the trainer); return the exported MLP and its predictions on x_test."""
     import torch
 
     torch.manual_seed(config.seed)
-    device = torch.device("cuda")
+    device = torch.device(device_name)
     epochs = int(config.hyperparameters.get("epochs", 15) or 15)
     lr = float(config.hyperparameters.get("learning_rate", 0.003) or 0.003)
     net = _network(torch).to(device)
@@ -81,7 +85,7 @@ def train_digits_cnn(
             loss = loss_fn(net(inputs[batch]), targets[batch])
             loss.backward()
             optimizer.step()
-        logger.info(f"cnn epoch {epoch + 1}/{epochs} loss {loss.item():.4f} on {torch.cuda.get_device_name()}")
+        logger.info(f"cnn epoch {epoch + 1}/{epochs} loss {loss.item():.4f} on {device}")
     net.eval()
     mlp = export_to_mlp(torch, net, np.unique(y_train), list(x_train.columns))
     return mlp, mlp.predict(x_test)

@@ -59,6 +59,9 @@ def s3_server(settings: StackSettings) -> Service:
         "-s3.port.lance=0",
         "-master.volumeSizeLimitMB=256",
         "-volume.max=32",
+        # A single master: elect itself on every start instead of waiting for a raft quorum it had before.
+        "-master.resumeState=false",
+        f"-master.peers={settings.host}:{settings.weed_base_port}",
         *ports,
     ]
     return Service("s3", argv, settings.s3_endpoint_url + "/healthz")

@@ -161,11 +161,19 @@ class Stack:
 
         def bucket_ready() -> bool:
             try:
-                names = [b["Name"] for b in client.list_buckets().get("Buckets", [])]
-                if s.s3_bucket not in names:
-                    client.create_bucket(Bucket=s.s3_bucket)
+                client.head_bucket(Bucket=s.s3_bucket)
                 return True
-            except (BotoCoreError, ClientError):
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                    return False
+            except BotoCoreError:
+                return False
+            try:
+                client.create_bucket(Bucket=s.s3_bucket)
+                return True
+            except ClientError as error:
+                return error.response.get("Error", {}).get("Code") == "BucketAlreadyOwnedByYou"
+            except BotoCoreError:
                 return False
 
         if not wait_until(bucket_ready, s.start_timeout, interval=1.0):
