@@ -51,10 +51,15 @@ def slack_sink(mlflow_stack: RunningStack) -> SlackSink:
 def register_model(
     mlflow_stack: RunningStack, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., dict]:
-    """Train and register an example config on the embedded stack: register_model("iris", alias="champion")."""
+    """Train and register an example config on the embedded stack.
+
+    Usage: register_model("iris", alias="champion", hyperparameters={...}).
+    """
     counter = iter(range(10_000))
 
-    def register(base: str = "iris", alias: str | None = None, name: str | None = None, **overrides: Any) -> dict:
+    def register(
+        base: str = "iris", alias: str | None = None, name: str | None = None, **overrides: Any
+    ) -> dict:
         folder = tmp_path_factory.mktemp(f"model-{base}-{next(counter)}")
         return train_and_register(mlflow_stack, folder, base, alias=alias, name=name, **overrides)
 

@@ -68,7 +68,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         settings = TrainerSettings()
         if args.command == "validate":
             config = load_config(args.config)
-            print(json.dumps({"valid": True, "profile": config.profile_name, **config.model_dump(mode="json")}))
+            print(
+                json.dumps({"valid": True, "profile": config.profile_name, **config.model_dump(mode="json")})
+            )
             return 0
         if args.command == "profiles":
             print(json.dumps(load_profiles(args.file).model_dump(mode="json"), indent=2))
@@ -94,8 +96,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     except MlflowException as error:
         print(f"error: MLflow: {error.message}", file=sys.stderr)
         return TrackingError.exit_code
-    except Exception as error:  # noqa: BLE001 - the CLI's last line of defence: one line, no traceback
+    except Exception as error:
         if os.environ.get("TRAINER_DEBUG"):
             traceback.print_exc()
-        print(f"error: {type(error).__name__}: {error} (set TRAINER_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(
+            f"error: {type(error).__name__}: {error} (set TRAINER_DEBUG=1 for the traceback)", file=sys.stderr
+        )
         return 1

@@ -65,7 +65,9 @@ class TrainConfig(BaseModel):
     def _check_task_fit(self) -> "TrainConfig":
         datasets = DATASETS_BY_TASK[self.task]
         if self.dataset not in datasets:
-            raise ValueError(f"dataset '{self.dataset}' is not valid for task {self.task}; use one of {datasets}")
+            raise ValueError(
+                f"dataset '{self.dataset}' is not valid for task {self.task}; use one of {datasets}"
+            )
         algorithms = ALGORITHMS_BY_TASK[self.task]
         if self.algorithm not in algorithms:
             raise ValueError(

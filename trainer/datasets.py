@@ -10,7 +10,18 @@ from trainer.errors import ConfigError
 
 TOPIC_VOCABULARY: dict[str, tuple[str, ...]] = {
     "sports": ("match", "goal", "team", "coach", "league", "score", "season", "player", "stadium", "final"),
-    "technology": ("software", "chip", "cloud", "server", "network", "code", "startup", "robot", "data", "app"),
+    "technology": (
+        "software",
+        "chip",
+        "cloud",
+        "server",
+        "network",
+        "code",
+        "startup",
+        "robot",
+        "data",
+        "app",
+    ),
     "food": ("recipe", "kitchen", "flavor", "dinner", "spice", "bread", "chef", "sauce", "menu", "dessert"),
     "travel": ("flight", "hotel", "beach", "passport", "journey", "island", "museum", "train", "map", "tour"),
 }

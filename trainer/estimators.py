@@ -61,9 +61,7 @@ def build_estimator(config: TrainConfig, algorithm: str | None = None) -> BaseEs
     if name == "random_forest":
         return _checked(FORESTS[config.task.value], params, config.seed)
     if name == "tfidf_logistic_regression":
-        vectorizer_params = {
-            VECTORIZER_KEYS[k]: params.pop(k) for k in list(params) if k in VECTORIZER_KEYS
-        }
+        vectorizer_params = {VECTORIZER_KEYS[k]: params.pop(k) for k in list(params) if k in VECTORIZER_KEYS}
         if "ngram_range" in vectorizer_params:
             vectorizer_params["ngram_range"] = (1, int(vectorizer_params["ngram_range"]))
         classifier = _checked(LogisticRegression, params, config.seed)
@@ -72,5 +70,7 @@ def build_estimator(config: TrainConfig, algorithm: str | None = None) -> BaseEs
         return Pipeline([("features", features), ("classifier", classifier)])
     if name in ("mlp", "cnn"):
         params.pop("epochs", None)
-        return Pipeline([("scale", StandardScaler()), ("classifier", _checked(MLPClassifier, params, config.seed))])
+        return Pipeline(
+            [("scale", StandardScaler()), ("classifier", _checked(MLPClassifier, params, config.seed))]
+        )
     return _checked(ESTIMATORS[name], params, config.seed)

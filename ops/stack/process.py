@@ -1,5 +1,6 @@
 """Start and stop background processes tracked by pid files (only what the stack started)."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -62,10 +63,8 @@ def stop(pid_file: Path, timeout: float = 20.0) -> bool:
         if not pid_alive(pid):
             return True
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     return True
 
 

@@ -16,7 +16,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = REPO_ROOT / "trainer" / "configs"
 
 
-def stack_settings(state_dir: Path, mode: str = "embedded", with_gateway: bool = False, **extra: Any) -> StackSettings:
+def stack_settings(
+    state_dir: Path, mode: str = "embedded", with_gateway: bool = False, **extra: Any
+) -> StackSettings:
     """Settings for a stack on free ports under state_dir."""
     values: dict[str, Any] = {
         "mode": mode,
@@ -108,7 +110,7 @@ def train_and_register(
     name: str | None = None,
     **overrides: Any,
 ) -> dict:
-    """Train trainer/configs/<base>.json (with overrides) and register it; returns train + register results."""
+    """Train trainer/configs/<base>.json (with overrides) and register it; return both results."""
     folder.mkdir(parents=True, exist_ok=True)
     if name:
         overrides.setdefault("model_name", name)

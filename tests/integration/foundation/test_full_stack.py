@@ -24,19 +24,25 @@ def _s3(running: RunningStack):
 
 
 def test_mlflow_backend_is_postgres(full_stack: RunningStack) -> None:
-    tables = full_stack.stack.postgres.psql("SELECT count(*) FROM information_schema.tables WHERE table_name = 'registered_models'", "mlflow")
+    tables = full_stack.stack.postgres.psql(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'registered_models'", "mlflow"
+    )
     assert tables == "1"
 
 
 @pytest.mark.parametrize("base", ["iris", "digits"])
-def test_artifacts_are_s3_objects_and_version_is_ready(full_stack: RunningStack, tmp_path: Path, base: str) -> None:
+def test_artifacts_are_s3_objects_and_version_is_ready(
+    full_stack: RunningStack, tmp_path: Path, base: str
+) -> None:
     result = train_and_register(full_stack, tmp_path, base, alias="champion")
     trained, registered = result["train"], result["register"]
     assert registered["status"] == "READY"
 
     keys = [
         obj["Key"]
-        for page in _s3(full_stack).get_paginator("list_objects_v2").paginate(Bucket=full_stack.settings.s3_bucket)
+        for page in _s3(full_stack)
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=full_stack.settings.s3_bucket)
         for obj in page.get("Contents", [])
     ]
     model_id = trained["model_uri"].removeprefix("models:/")
@@ -45,7 +51,9 @@ def test_artifacts_are_s3_objects_and_version_is_ready(full_stack: RunningStack,
     assert any(k.endswith("model.skops") or k.endswith("model.pkl") for k in model_files)
 
     name = trained["model_name"]
-    assert MlflowClient(full_stack.tracking_uri).get_model_version(name, registered["version"]).status == "READY"
+    assert (
+        MlflowClient(full_stack.tracking_uri).get_model_version(name, registered["version"]).status == "READY"
+    )
     mlflow.set_tracking_uri(full_stack.tracking_uri)
     model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     assert len(model.predict(model.input_example)) == len(model.input_example)

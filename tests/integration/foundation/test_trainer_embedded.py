@@ -75,7 +75,10 @@ def test_xcom_contract(mlflow_stack: RunningStack, tmp_path: Path) -> None:
     env.pop("TRAINER_RESULT_FILE", None)
     completed = subprocess.run(
         [sys.executable, "-m", "trainer", "train", "--config", str(CONFIGS / "iris.json")],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     written = json.loads((xcom / "return.json").read_text())
     assert written["run_id"] in completed.stdout
@@ -85,7 +88,9 @@ def test_xcom_contract(mlflow_stack: RunningStack, tmp_path: Path) -> None:
 def test_register_unknown_run_exits_2(mlflow_stack: RunningStack, tmp_path: Path) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "trainer", "register", "--run-id", "0" * 32, "--name", "iris"],
-        env={**os.environ, **mlflow_stack.env}, capture_output=True, text=True,
+        env={**os.environ, **mlflow_stack.env},
+        capture_output=True,
+        text=True,
     )
     assert completed.returncode == 2
     assert "no such MLflow run" in completed.stderr and "Traceback" not in completed.stderr
@@ -97,7 +102,9 @@ def test_unreachable_mlflow_exits_3(tmp_path: Path) -> None:
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
     completed = subprocess.run(
         [sys.executable, "-m", "trainer", "train", "--config", str(CONFIGS / "iris.json")],
-        env=env, capture_output=True, text=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert completed.returncode == 3
     assert "unreachable" in completed.stderr and "Traceback" not in completed.stderr

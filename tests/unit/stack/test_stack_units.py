@@ -21,7 +21,9 @@ def test_env_file_keeps_generated_key(tmp_path: Path) -> None:
 
 def test_slack_payload_decoding() -> None:
     assert decode_payload(b'{"text": "hi"}', "application/json") == {"text": "hi"}
-    assert decode_payload(b"payload=%7B%22text%22%3A%22x%22%7D", "application/x-www-form-urlencoded") == {"text": "x"}
+    assert decode_payload(b"payload=%7B%22text%22%3A%22x%22%7D", "application/x-www-form-urlencoded") == {
+        "text": "x"
+    }
     assert decode_payload(b"not json", "application/json") is None
     assert decode_payload(b"[1]", "application/json") is None
 
@@ -40,5 +42,5 @@ def test_s3_server_binds_loopback_on_distinct_ports(tmp_path: Path) -> None:
     settings = StackSettings(MLOPS_STACK="full", MLOPS_STACK_DIR=tmp_path, WEED_BASE_PORT=21000)
     argv = s3_server(settings).argv
     assert "-ip.bind=127.0.0.1" in argv
-    ports = list(weed_ports(settings).values()) + [settings.s3_port]
+    ports = [*list(weed_ports(settings).values()), settings.s3_port]
     assert len(set(ports)) == len(ports)
