@@ -5,6 +5,7 @@
 # exists, else random ones are generated (placeholders for a demo cluster). Plaintext lives only in a
 # private temporary folder that is removed on exit. Output: apps/envs/ENV/secrets/<app>/<name>.yaml
 # and, for prod (the cluster that runs Argo CD), bootstrap/argocd-secrets/argocd-notifications-secret.yaml.
+# OUT_ROOT (default: the repository) is the folder those paths are written under.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -13,8 +14,9 @@ case "$env" in dev|prod) ;; *) echo "seal-env: ENV must be dev or prod, not '$en
 cert="${2:-bootstrap/sealed-secrets/certs/$env.pem}"
 [ -f "$cert" ] || { echo "seal-env: certificate $cert not found" >&2; exit 2; }
 ns="mlops-$env"
-out="apps/envs/$env/secrets"
-PY="${PYTHON:-.venv/bin/python}"
+root="${OUT_ROOT:-.}"
+out="$root/apps/envs/$env/secrets"
+PY="${PYTHON:-$PWD/.venv/bin/python}"
 
 umask 077
 tmp=$(mktemp -d)
@@ -66,5 +68,5 @@ printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$aws_id" "$aws_key" \
 
 if [ "$env" = prod ]; then
   printf 'slack-token=xoxb-%s\n' "$(rand 36)" \
-    | seal argocd argocd-notifications-secret bootstrap/argocd-secrets/argocd-notifications-secret.yaml
+    | seal argocd argocd-notifications-secret "$root/bootstrap/argocd-secrets/argocd-notifications-secret.yaml"
 fi
