@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
+import yaml
 
 from ci.validate.settings import REPO, Settings
 from tests.gitops.helpers import FIXTURES
@@ -87,3 +89,17 @@ def test_serving_schema_config_matches_the_gateway_models() -> None:
         assert set(sub["properties"]) == set(model.model_fields), model.__name__
         required = {name for name, field in model.model_fields.items() if field.is_required()}
         assert set(sub.get("required", [])) == required, model.__name__
+
+
+def test_workflow_pins_actions_by_sha_and_reads_only() -> None:
+    workflow = yaml.safe_load((REPO / ".github/workflows/ci.yml").read_text())
+    assert workflow["permissions"] == {"contents": "read"}
+    uses = [step["uses"] for job in workflow["jobs"].values() for step in job["steps"] if "uses" in step]
+    assert uses
+    assert [u for u in uses if not re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u)] == []
+    images = workflow["jobs"]["images"]
+    assert images["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    build = next(s for s in images["steps"] if s["uses"].startswith("docker/build-push-action@"))
+    assert build["with"]["tags"].endswith(":${{ github.sha }}")
+    runs = [step.get("run", "") for step in workflow["jobs"]["lint-test"]["steps"]]
+    assert "make lint" in runs and "make test" in runs
