@@ -15,7 +15,7 @@ import weakref
 from serving.errors import NotFound, Unavailable
 from serving.model import LoadedModel, build_model
 
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
 
@@ -37,7 +37,8 @@ class Registry:
 
     def _classify(self, error: Exception, what: str) -> Exception:
         code = getattr(error, "error_code", "")
-        if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+        not_found = code == "INVALID_PARAMETER_VALUE" and "not found" in str(error).lower()
+        if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or not_found:
             return NotFound(f"{what} does not exist in MLflow")
         return Unavailable(f"MLflow at {self.tracking_uri} failed for {what}: {_reason(error)}")
 

@@ -29,7 +29,7 @@ async def _audited(
         await gateway.audit(action, model, False, actor, error=error.message, status=error.status, **detail)
         raise
     if action == "reload":  # the other actions audit themselves with their details
-        await gateway.audit(action, model, True, actor, **result)
+        await gateway.audit(action, model, True, actor, **{k: v for k, v in result.items() if k != "model"})
     return result
 
 

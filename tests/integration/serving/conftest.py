@@ -1,0 +1,108 @@
+"""Fixtures of the gateway integration tests: example models in the shared MLflow, gateway processes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.serving.support import GatewayProcess, start_gateway
+
+MODEL = "gw-iris"
+
+
+@dataclass
+class Versions:
+    """Registered model `gw-iris`: v_a and v_b are trained iris models, faulty is a pyfunc that raises."""
+
+    tracking_uri: str
+    name: str
+    v_a: str
+    v_b: str
+    faulty: str
+
+    def client(self) -> Any:
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def set_alias(self, alias: str, version: str) -> None:
+        self.client().set_registered_model_alias(self.name, alias, version)
+
+    def alias(self, alias: str) -> str:
+        return str(self.client().get_model_version_by_alias(self.name, alias).version)
+
+
+def _register_faulty(tracking_uri: str, name: str) -> str:
+    import cloudpickle
+    import mlflow
+    import pandas as pd
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    from tests.integration.serving import faulty_model
+
+    cloudpickle.register_pickle_by_value(faulty_model)
+    columns = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+    example = pd.DataFrame([[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3]], columns=columns)
+    signature = ModelSignature(Schema([ColSpec("double", c) for c in columns]), Schema([ColSpec("long")]))
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment("gw-faulty")
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=faulty_model.FaultyModel(),
+            signature=signature,
+            input_example=example,
+            registered_model_name=name,
+        )
+    return str(info.registered_model_version)
+
+
+@pytest.fixture(scope="session")
+def versions(mlflow_stack: Any, register_model: Callable[..., dict]) -> Versions:
+    """Two trained versions and one faulty version of `gw-iris` in the shared MLflow."""
+    first = register_model("iris", name=MODEL)
+    second = register_model("iris", name=MODEL, hyperparameters={"C": 0.02, "max_iter": 500})
+    faulty = _register_faulty(mlflow_stack.tracking_uri, MODEL)
+    return Versions(
+        mlflow_stack.tracking_uri,
+        MODEL,
+        str(first["register"]["version"]),
+        str(second["register"]["version"]),
+        faulty,
+    )
+
+
+@pytest.fixture
+def gateways(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
+    """Start gateways for one test; all are stopped at its end."""
+    started: list[GatewayProcess] = []
+
+    def start(config: dict[str, Any], tracking_uri: str, **kwargs: Any) -> GatewayProcess:
+        folder = kwargs.pop("folder", tmp_path)
+        gateway = start_gateway(folder, config, tracking_uri, **kwargs)
+        started.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()
+
+
+def single(alias: str, model: str = "iris", **extra: Any) -> dict[str, Any]:
+    """Config of one model with one variant."""
+    return {
+        "models": [
+            {
+                "name": model,
+                "registered_model": MODEL,
+                "strategy": "single",
+                "variants": [{"name": "main", "alias": alias, "weight": 100}],
+                **extra,
+            }
+        ]
+    }
