@@ -102,7 +102,10 @@ def _git_files(gen: dict, repo: Path) -> list[Params]:
         if excluded:
             raise ExpansionError("git files generator: `exclude` is not supported")
         for file in sorted(repo.glob(pattern)):
-            data = yaml.safe_load(file.read_text(encoding="utf-8"))
+            try:
+                data = yaml.safe_load(file.read_text(encoding="utf-8"))
+            except yaml.YAMLError as error:
+                raise ExpansionError(f"{file}: not valid YAML: {str(error).splitlines()[0]}") from None
             if not isinstance(data, dict):
                 raise ExpansionError(f"{file}: a git files generator file must hold a mapping")
             params = copy.deepcopy(data)
@@ -176,7 +179,13 @@ def expand_repo(repo: Path) -> dict[str, list[dict]]:
     """ApplicationSet file (relative path) -> its Applications, for every ApplicationSet under apps/."""
     out = {}
     for path in sorted((repo / "apps" / "ApplicationSet").glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+        try:
+            docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        except yaml.YAMLError as error:
+            raise ExpansionError(
+                f"{path.relative_to(repo)}: not valid YAML: {str(error).splitlines()[0]}"
+            ) from None
+        for doc in docs:
             if doc and doc.get("kind") == "ApplicationSet":
                 out[f"{path.relative_to(repo)}#{doc['metadata']['name']}"] = expand(doc, repo)
     return out

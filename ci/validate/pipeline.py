@@ -36,15 +36,26 @@ class Report:
     objects: int = 0
 
 
-def embedded_pod_templates(manifests: list[Manifest]) -> list[Manifest]:
-    """Pod templates stored in ConfigMaps (KubernetesExecutor / KubernetesPodOperator), as objects."""
+def embedded_pod_templates(
+    manifests: list[Manifest], findings: list[Finding] | None = None
+) -> list[Manifest]:
+    """Pod templates stored in ConfigMaps (KubernetesExecutor / KubernetesPodOperator), as objects.
+
+    A template that is not a Kubernetes object is reported into `findings` when given.
+    """
     out = []
     for m in manifests:
         if m.doc.get("kind") != "ConfigMap":
             continue
         for key, text in (m.doc.get("data") or {}).items():
             if key.endswith(_POD_TEMPLATE_KEYS):
-                out.extend(parse_documents(text, f"{m.source}#ConfigMap/{m.doc['metadata']['name']}/{key}"))
+                source = f"{m.source}#ConfigMap/{m.doc['metadata']['name']}/{key}"
+                try:
+                    out.extend(parse_documents(text, source))
+                except ValueError as error:
+                    if findings is None:
+                        raise
+                    findings.append(Finding(source, "yaml", str(error)))
     return out
 
 
@@ -177,7 +188,7 @@ def run_all(s: Settings, rendered: render.RenderResult | None = None) -> Report:
 
     plain, findings = plain_manifests(s.repo)
     report.findings += findings
-    objects = result.manifests + embedded_pod_templates(result.manifests) + plain
+    objects = result.manifests + embedded_pod_templates(result.manifests, report.findings) + plain
 
     try:
         expanded = appset.expand_repo(s.repo)

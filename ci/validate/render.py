@@ -37,7 +37,10 @@ def environments(repo: Path) -> list[dict]:
     """apps/envs/<env>/env.yaml of every environment, sorted by name."""
     out = []
     for path in sorted((repo / "apps" / "envs").glob("*/env.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as error:
+            raise SetupError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
         if not isinstance(data, dict) or data.get("env") != path.parent.name:
             raise SetupError(f"{path}: needs `env: {path.parent.name}`")
         out.append(data)
