@@ -89,6 +89,8 @@ def mlflow_store(settings: StackSettings) -> tuple[str, str, dict[str, str]]:
 def mlflow_server(settings: StackSettings) -> Service:
     """The MLflow tracking server with proxied artifacts (--serve-artifacts)."""
     backend, artifacts, env = mlflow_store(settings)
+    # The job runner serves GenAI features (scorers, trace rollups) and adds six worker processes.
+    env = {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     argv = [
         _bin("mlflow"),
         "server",

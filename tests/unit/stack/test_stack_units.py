@@ -33,7 +33,7 @@ def test_embedded_and_full_mlflow_commands(tmp_path: Path) -> None:
     assert "--serve-artifacts" in embedded.argv
     assert any(a.startswith("sqlite:///") for a in embedded.argv)
     full = mlflow_server(StackSettings(MLOPS_STACK="full", MLOPS_STACK_DIR=tmp_path, S3_PORT=9999))
-    assert any(a.startswith("postgresql://") for a in full.argv)
+    assert any(a.startswith("postgresql+psycopg2://") for a in full.argv)
     assert "s3://mlflow/artifacts" in full.argv
     assert full.env["MLFLOW_S3_ENDPOINT_URL"] == "http://127.0.0.1:9999"
 
