@@ -1,0 +1,66 @@
+"""trainer/model_profiles.yaml read as data: the fields a training pod needs (no import of `trainer`)."""
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Toleration(BaseModel):
+    """A pod toleration in Kubernetes field names."""
+
+    model_config = ConfigDict(extra="ignore")
+    key: str
+    operator: str = "Exists"
+    value: str | None = None
+    effect: str | None = None
+
+
+class Profile(BaseModel):
+    """How one kind of model trains."""
+
+    model_config = ConfigDict(extra="ignore")
+    image: str
+    command: list[str] = Field(min_length=1)
+    requests: dict[str, str] = Field(default_factory=dict)
+    limits: dict[str, str] = Field(default_factory=dict)
+    gpu: int = 0
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+
+    def with_image_tag(self, tag: str | None) -> "Profile":
+        """The same profile with the image tag replaced (CI builds per git SHA)."""
+        if not tag or "@sha256:" in self.image:
+            return self
+        repository = self.image.rsplit(":", 1)[0] if ":" in self.image.rsplit("/", 1)[-1] else self.image
+        return self.model_copy(update={"image": f"{repository}:{tag}"})
+
+
+class ProfileError(ValueError):
+    """The profiles file is missing, malformed or lacks the profile asked for."""
+
+
+def load_profiles(path: Path) -> dict[str, Profile]:
+    """Profile name → Profile from model_profiles.yaml."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ProfileError(f"cannot read model profiles {path}: {error}") from None
+    profiles = {}
+    for name, raw in (data or {}).get("profiles", {}).items():
+        resources = raw.get("resources", {})
+        profiles[name] = Profile.model_validate(
+            {**raw, "requests": resources.get("requests", {}), "limits": resources.get("limits", {})}
+        )
+    if not profiles:
+        raise ProfileError(f"model profiles {path} defines no profiles")
+    return profiles
+
+
+def get_profile(path: Path, name: str) -> Profile:
+    """One profile, or ProfileError naming the known ones."""
+    profiles = load_profiles(path)
+    if name not in profiles:
+        raise ProfileError(f"unknown model profile '{name}'; known: {sorted(profiles)}")
+    return profiles[name]
