@@ -1,0 +1,90 @@
+"""Run conf validation (messages name the field), config resolution and the every-replica check."""
+
+import pytest
+
+from tests.unit.dags.conftest import REPO_ROOT
+
+
+def test_conf_errors_name_the_field() -> None:
+    from mlops_dags.conf import ConfError, TrainConf, parse
+
+    with pytest.raises(ConfError, match=r"quality_threshold"):
+        parse(TrainConf, {"config": "iris", "quality_threshold": "high"})
+    with pytest.raises(ConfError, match=r"alias: .*not a usable alias"):
+        parse(TrainConf, {"config": "iris", "quality_threshold": 0.8, "alias": "latest"})
+    with pytest.raises(ConfError, match=r"strategy"):
+        parse(TrainConf, {"config": "iris", "quality_threshold": 0.8, "strategy": "shadow"})
+    with pytest.raises(ConfError, match=r"unknown field\(s\) \['colour'\]"):
+        parse(TrainConf, {"config": "iris", "quality_threshold": 0.8, "colour": "red"})
+    with pytest.raises(ConfError, match=r"overrides: not valid JSON"):
+        parse(TrainConf, {"config": "iris", "quality_threshold": 0.8, "overrides": "{oops"})
+    conf = parse(TrainConf, {"config": "iris", "quality_threshold": 0.8, "overrides": '{"seed": 7}'})
+    assert conf.overrides == {"seed": 7} and conf.alias == "challenger"
+
+
+def test_resolve_config_merges_overrides_and_names_bad_input() -> None:
+    from mlops_dags.conf import ConfError, profile_name, resolve_config
+
+    configs = REPO_ROOT / "trainer" / "configs"
+    merged = resolve_config(configs, "wine", {"seed": 3})
+    assert merged["seed"] == 3 and merged["dataset"] == "wine" and profile_name(merged) == "tabular"
+    assert profile_name(resolve_config(configs, "digits-gpu", {})) == "image-gpu"
+    inline = resolve_config(
+        configs, '{"model_name": "m", "task": "text_classification", "experiment": "e"}', {}
+    )
+    assert profile_name(inline) == "text"
+    with pytest.raises(ConfError, match=r"config: no config 'nope'.*known: \[.*'iris'"):
+        resolve_config(configs, "nope", {})
+    with pytest.raises(ConfError, match=r"config.task: 'poetry'"):
+        resolve_config(configs, "iris", {"task": "poetry"})
+    with pytest.raises(ConfError, match=r"config: '../etc/passwd' is not a config name"):
+        resolve_config(configs, "../etc/passwd", {})
+
+
+def test_default_profiles_match_the_trainer() -> None:
+    from mlops_dags.conf import DEFAULT_PROFILE_BY_TASK
+
+    from trainer.config import DEFAULT_PROFILE_BY_TASK as TRAINER_DEFAULTS
+
+    assert {task.value: profile for task, profile in TRAINER_DEFAULTS.items()} == DEFAULT_PROFILE_BY_TASK
+
+
+def test_dag_profiles_read_the_same_file_as_the_trainer() -> None:
+    from mlops_dags.profiles import load_profiles
+
+    from trainer.profiles import load_profiles as trainer_profiles
+
+    ours = load_profiles(REPO_ROOT / "trainer" / "model_profiles.yaml")
+    theirs = trainer_profiles().profiles
+    assert set(ours) == set(theirs)
+    for name, profile in ours.items():
+        assert profile.image == theirs[name].image and profile.gpu == theirs[name].gpu
+        assert profile.limits == theirs[name].resources.limits
+
+
+def _status(replicas: list[dict]) -> dict:
+    return {
+        "name": "iris",
+        "aliases": {"challenger": "3"},
+        "variants": [
+            {"name": "champion", "alias": "champion"},
+            {"name": "challenger", "alias": "challenger"},
+        ],
+        "replicas": replicas,
+    }
+
+
+def test_every_alive_replica_must_serve_the_version() -> None:
+    from mlops_dags.serving import replicas_behind
+
+    fresh = {"replica_id": "a", "alive": True, "versions": {"challenger": "3", "champion": "2"}}
+    stale = {"replica_id": "b", "alive": True, "versions": {"challenger": "2", "champion": "2"}}
+    dead = {"replica_id": "c", "alive": False, "versions": {"challenger": "1"}}
+    assert replicas_behind(_status([fresh, dead]), "challenger", "3", 1) is None
+    assert "replica b serves challenger=v2, expected v3" in replicas_behind(
+        _status([fresh, stale]), "challenger", "3", 1
+    )
+    assert "1 alive replica(s) report, 2 expected" in replicas_behind(
+        _status([fresh, dead]), "challenger", "3", 2
+    )
+    assert "no variant with alias blue" in replicas_behind(_status([fresh]), "blue", "3", 1)

@@ -1,0 +1,56 @@
+"""Every DAG file imports; every DAG documents itself and carries owner, retries, tags, params, notifiers."""
+
+import itertools
+
+import pytest
+
+EXPECTED = {"ml_train_register_and_reload", "register_sensor_check", "rollback_model"}
+
+
+def test_every_dag_file_imports(dagbag) -> None:
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == EXPECTED
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+def test_dag_has_owner_retries_tags_doc_params(dagbag, dag_id: str) -> None:
+    dag = dagbag.dags[dag_id]
+    assert dag.doc_md and len(dag.doc_md) > 100
+    assert "mlops" in dag.tags
+    assert dag.params, "the trigger form needs params"
+    for name in dag.params:
+        assert dag.params.get_param(name).description, f"param {name} has no description"
+    assert dag.on_success_callback and dag.on_failure_callback
+    for task in dag.tasks:
+        assert task.owner == "ml-platform", task.task_id
+        assert task.retries is not None, task.task_id
+    assert dag.default_args["retries"] >= 1
+
+
+def test_train_dag_order(dagbag) -> None:
+    dag = dagbag.dags["ml_train_register_and_reload"]
+    chain = [
+        "validate_conf",
+        "plan_train",
+        "train",
+        "quality_gate",
+        "plan_register",
+        "register",
+        "wait_ready",
+    ]
+    chain += ["release_target", "record_before_version", "set_alias", "reload", "verify", "start_experiment"]
+    for upstream, downstream in itertools.pairwise(chain):
+        assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
+    assert dag.get_task("wait_ready").mode == "reschedule"
+    assert dag.get_task("wait_ready").timeout > 0
+    assert dag.get_task("needs_rollback").trigger_rule == "one_failed"
+    assert set(dag.params.get_param("strategy").schema["enum"]) == {"ab", "canary", "bluegreen"}
+
+
+def test_sensor_dag_shares_the_release_chain(dagbag) -> None:
+    train = dagbag.dags["ml_train_register_and_reload"]
+    sensor = dagbag.dags["register_sensor_check"]
+    shared = {"record_before_version", "set_alias", "reload", "verify", "start_experiment", "summary"}
+    assert shared <= set(train.task_ids) and shared <= set(sensor.task_ids)
+    assert "wait_new_version" in sensor.task_ids
+    assert sensor.get_task("wait_new_version").mode == "reschedule"
