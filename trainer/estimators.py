@@ -32,6 +32,8 @@ SKOPS_TRUSTED_TYPES: dict[str, list[str]] = {
     ],
 }
 SKOPS_TRUSTED_TYPES["cnn"] = SKOPS_TRUSTED_TYPES["mlp"]
+# Tree node storage: the trainer writes these files itself and only our registry serves them.
+SKOPS_TRUSTED_TYPES["random_forest"] = ["sklearn.tree._tree.Tree"]
 DEFAULTS: dict[str, dict[str, Any]] = {
     "logistic_regression": {"max_iter": 500},
     "tfidf_logistic_regression": {"max_iter": 500},

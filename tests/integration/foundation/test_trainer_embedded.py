@@ -12,16 +12,18 @@ from mlflow import MlflowClient
 
 from tests.support.stack import CONFIGS, RunningStack, run_trainer
 
-EXAMPLES = ["iris", "diabetes", "text", "digits", "wine"]
+# Held-out quality each example must reach (the primary metric: accuracy, or R² for diabetes).
+EXAMPLES = {"iris": 0.85, "diabetes": 0.3, "text": 0.8, "digits": 0.9, "wine": 0.85}
 
 
-@pytest.mark.parametrize("base", EXAMPLES)
+@pytest.mark.parametrize("base", list(EXAMPLES))
 def test_train_register_and_load_every_example(base: str, register_model, mlflow_stack: RunningStack) -> None:
     config = json.loads((CONFIGS / f"{base}.json").read_text())
     result = register_model(base, alias="champion")
     trained, registered = result["train"], result["register"]
 
     assert trained["primary_metric_value"] == trained["metrics"][trained["primary_metric"]]
+    assert trained["primary_metric_value"] > EXAMPLES[base]
     assert registered["status"] == "READY"
     assert registered["name"] == config["model_name"]
 
@@ -41,13 +43,6 @@ def test_train_register_and_load_every_example(base: str, register_model, mlflow
     assert example is not None
     predictions = model.predict(example)
     assert len(predictions) == len(example)
-
-
-def test_quality_is_real(register_model) -> None:
-    iris = register_model("iris")["train"]
-    assert iris["metrics"]["accuracy"] > 0.85
-    digits = register_model("digits")["train"]
-    assert digits["metrics"]["accuracy"] > 0.9
 
 
 def test_tags_from_the_orchestrator(mlflow_stack: RunningStack, tmp_path: Path) -> None:
