@@ -23,6 +23,7 @@ step "ruff check" .venv/bin/ruff check .
 step "ruff format" .venv/bin/ruff format --check .
 step "yamllint" .venv/bin/yamllint -s .
 step "render + validate" .venv/bin/python -m ci.validate
+step "certificate policy" .venv/bin/python -m ops.certs check bootstrap apps build/rendered
 mapfile -t dockerfiles < <(git ls-files --cached --others --exclude-standard '*Dockerfile')
 step "hadolint" .venv/bin/hadolint "${dockerfiles[@]}"
 mapfile -t workflows < <(git ls-files --cached --others --exclude-standard '.github/workflows/*.yml' '.github/workflows/*.yaml')
