@@ -1,9 +1,9 @@
 """`python -m bench.serving`: the gateway against `mlflow models serve` and MLServer, same model, same load.
 
-Steps: start a throwaway MLflow server under .stack/bench/, register two iris versions with the trainer CLI,
+Steps: start a throwaway MLflow server under build/bench/, register two iris versions with the trainer CLI,
 serve version 1 three ways (one at a time, 1 worker each) and drive each with `wrk -t1 -c8 -d10s`; then
 run 100 reloads (alternating the two versions) under load and report failed requests and RSS growth.
-The peers' venv (MLServer pins an older FastAPI) is created under .stack/bench/peers on first use.
+The peers' venv (MLServer pins an older FastAPI) is created under build/bench/peers on first use.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-WORK = ROOT / ".stack" / "bench"
+WORK = ROOT / "build" / "bench"  # git-ignored; .stack/ belongs to the local stack
 PEERS = WORK / "peers"
-PEER_PACKAGES = ["mlserver==1.7.1", "mlserver-mlflow==1.7.1", "scikit-learn==1.9.1"]
+# uvloop 0.22+ breaks MLServer 1.7 workers (asyncio.get_event_loop in a fresh process)
+PEER_PACKAGES = ["mlserver==1.7.1", "mlserver-mlflow==1.7.1", "scikit-learn==1.9.1", "uvloop==0.21.0"]
 MODEL = "bench-iris"
 COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -246,7 +247,8 @@ def serve_mlflow(uri: str, version: str) -> tuple[Process, str]:
             "--workers",
             "1",
         ],
-        env={"MLFLOW_TRACKING_URI": uri},
+        # it execs `uvicorn` from PATH
+        env={"MLFLOW_TRACKING_URI": uri, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}"},
     )
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/ping", 180, process.proc)
@@ -254,8 +256,11 @@ def serve_mlflow(uri: str, version: str) -> tuple[Process, str]:
 
 
 def serve_mlserver(python: Path, uri: str, version: str, folder: Path) -> tuple[Process, str]:
+    import mlflow
     import mlflow.artifacts
 
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     model_dir = folder / "mlserver-model"
     shutil.rmtree(model_dir, ignore_errors=True)
     local = mlflow.artifacts.download_artifacts(
