@@ -61,7 +61,9 @@ printf 'jwt-secret=%s\n' "$(rand 32)" | seal "$ns" airflow-jwt-secret "$out/airf
   printf 'AIRFLOW_CONN_MLFLOW_DEFAULT={"conn_type": "http", "host": "mlflow.%s.svc.cluster.local", "port": 5000, "schema": "http"}\n' "$ns"
   printf 'AIRFLOW_CONN_SERVING_ADMIN={"conn_type": "http", "host": "serving.%s.svc.cluster.local", "port": 80, "schema": "http", "password": "%s"}\n' "$ns" "$api_key"
   printf 'AIRFLOW_CONN_SLACK_DEFAULT={"conn_type": "slackwebhook", "password": "%s"}\n' "$slack"
-  printf 'AIRFLOW_CONN_AWS_LOGS={"conn_type": "aws", "login": "%s", "password": "%s"}\n' "$aws_id" "$aws_key"
+  # No keys in the connection: boto3 reads AWS_* from the trainer-aws Secret (extraEnvFrom), which
+  # ops/rotate re-seals, so a key rotation reaches remote logging too.
+  printf 'AIRFLOW_CONN_AWS_LOGS={"conn_type": "aws", "extra": {"region_name": "us-east-1"}}\n'
 } | seal "$ns" airflow-connections "$out/airflow/airflow-connections.yaml"
 printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$aws_id" "$aws_key" \
   | seal "$ns" trainer-aws "$out/airflow/trainer-aws.yaml"
