@@ -73,3 +73,14 @@ class AirflowHome:
             raise RuntimeError(f"airflow db migrate failed: {completed.stderr[-2000:]}")
         marker.write_text("ok\n")
         return True
+
+
+def write_env_file(path: Path, env: dict[str, str]) -> Path:
+    """`source`-able exports of an Airflow env (to start `airflow standalone` on the same DB)."""
+    import shlex
+
+    lines = [f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items())]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path

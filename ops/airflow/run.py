@@ -8,7 +8,17 @@ import sys
 import time
 from typing import Any
 
-REPORTED = ("validate_conf", "train", "quality_gate", "wait_ready", "verify", "summary", "rollback")
+REPORTED = (
+    "validate_conf",
+    "train",
+    "quality_gate",
+    "wait_ready",
+    "wait_new_version",
+    "reload",
+    "verify",
+    "summary",
+    "rollback",
+)
 
 
 def load_dags() -> dict[str, Any]:
@@ -55,9 +65,9 @@ def main(argv: list[str]) -> int:
     if len(argv) % 2:
         print("usage: python -m ops.airflow.run DAG_ID CONF_JSON [DAG_ID CONF_JSON ...]", file=sys.stderr)
         return 2
-    dags = load_dags()
     for dag_id, conf in zip(argv[::2], argv[1::2], strict=True):
-        result = run(dags[dag_id], json.loads(conf))
+        # Parse again per run: a run's conf updates the parsed DAG's params in place in this process.
+        result = run(load_dags()[dag_id], json.loads(conf))
         print("RESULT " + json.dumps(result, default=str), flush=True)
     return 0
 

@@ -1,0 +1,159 @@
+"""The whole loop against the real local stack and gateway, with Airflow running the DAGs (dag.test).
+
+Batch 1: champion, then challenger under the canary, a failed quality gate, bad conf.
+Batch 2: a broken version registered outside Airflow (reload fails), a verify that fails: both roll back
+to before_version; rollback_model run by hand is idempotent."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Loop
+from tests.support.stack import train_and_register
+
+pytestmark = pytest.mark.slow
+TRAIN = "ml_train_register_and_reload"
+
+
+def texts_for(loop: Loop, run: dict[str, Any]) -> list[str]:
+    """Slack texts that name this DAG run."""
+    return [m.get("text", "") for m in loop.slack.messages() if run["run_id"] in m.get("text", "")]
+
+
+def value(run: dict[str, Any], task: str) -> Any:
+    return run["tasks"][task].get("value")
+
+
+@pytest.fixture(scope="module")
+def batch1(loop: Loop) -> dict[str, Any]:
+    champion, challenger, gate, bad_config, bad_strategy = loop.run(
+        (TRAIN, {"alias": "champion"}),
+        (TRAIN, {"alias": "challenger", "overrides": {"hyperparameters": {"C": 0.5, "max_iter": 500}}}),
+        (TRAIN, {"alias": "challenger", "quality_threshold": 0.999}),
+        (TRAIN, {"config": "nope"}),
+        (TRAIN, {"strategy": "ab"}),
+    )
+    return {
+        "champion": champion,
+        "challenger": challenger,
+        "gate": gate,
+        "bad_config": bad_config,
+        "bad_strategy": bad_strategy,
+        "after": {a: loop.alias_version("iris", a) for a in ("champion", "challenger")},
+    }
+
+
+def test_success_path_serves_the_new_versions(loop: Loop, batch1: dict[str, Any]) -> None:
+    champion, challenger = batch1["champion"], batch1["challenger"]
+    assert champion["state"] == "success" and challenger["state"] == "success"
+    v1, v2 = value(champion, "summary")["version"], value(challenger, "summary")["version"]
+    assert int(v2) == int(v1) + 1
+    assert value(challenger, "summary")["before_version"] is None
+    status = loop.status()
+    assert status["aliases"] == {"champion": v1, "challenger": v2}
+    assert all(r["versions"] == {"champion": v1, "challenger": v2} for r in status["replicas"] if r["alive"])
+    assert status["canary"]["version"] == v2 and status["canary"]["status"] in ("running", "promoted")
+    assert loop.predict("champion")["version"] == v1
+    assert loop.predict("challenger")["version"] == v2
+    assert challenger["tasks"]["rollback"]["state"] == "skipped"
+    for run, version, alias in ((champion, v1, "champion"), (challenger, v2, "challenger")):
+        texts = texts_for(loop, run)
+        assert any(t.startswith(f":rocket: iris v{version} serves on alias {alias}") for t in texts), texts
+        assert any("accuracy=" in t for t in texts)
+        assert any(t.startswith(":white_check_mark: DAG ml_train_register_and_reload") for t in texts), texts
+
+
+def test_failed_quality_gate_moves_nothing(loop: Loop, batch1: dict[str, Any]) -> None:
+    gate = batch1["gate"]
+    assert gate["state"] == "success"
+    assert gate["tasks"]["quality_gate"]["state"] == "success" and not value(gate, "quality_gate")
+    for task in ("register", "wait_ready", "set_alias", "reload", "summary", "rollback"):
+        assert gate["tasks"][task]["state"] == "skipped", task
+    v2 = value(batch1["challenger"], "summary")["version"]
+    assert batch1["after"]["challenger"] == v2
+    texts = texts_for(loop, gate)
+    assert any(
+        t.startswith(":no_entry: quality gate rejected iris") and "threshold 0.999" in t for t in texts
+    )
+    assert not any(t.startswith(":rocket:") for t in texts)
+
+
+def test_bad_conf_fails_the_first_task_with_its_message(loop: Loop, batch1: dict[str, Any]) -> None:
+    for key, needle in (
+        ("bad_config", "config: no config 'nope'"),
+        ("bad_strategy", "strategy: the gateway"),
+    ):
+        run = batch1[key]
+        assert run["state"] == "failed"
+        assert run["tasks"]["validate_conf"]["state"] == "failed"
+        assert run["tasks"]["train"]["state"] == "upstream_failed"
+        assert run["tasks"]["rollback"]["state"] == "skipped"
+        texts = texts_for(loop, run)
+        assert any("validate_conf failed: invalid conf: " + needle in t for t in texts), texts
+        assert any(t.startswith(":x: DAG ml_train_register_and_reload") for t in texts), texts
+
+
+@pytest.fixture(scope="module")
+def batch2(loop: Loop, batch1: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    # A version registered outside Airflow whose artifacts are broken: the gateway cannot load it.
+    outside = train_and_register(loop.running, tmp_path_factory.mktemp("outside"), "iris")
+    model_id = outside["register"]["source"].rsplit("/", 1)[-1]
+    artifacts = Path(loop.running.settings.state_dir) / "mlflow" / "artifacts"
+    broken = list(artifacts.glob(f"*/models/{model_id}/artifacts/MLmodel"))
+    assert broken, f"no MLmodel for {model_id} under {artifacts}"
+    for file in broken:
+        file.write_text("flavors: [not yaml\n")
+    sensor, verify_fails, by_hand = loop.run(
+        ("register_sensor_check", {"alias": "challenger"}),
+        (TRAIN, {"alias": "challenger", "min_replicas": 2, "verify_timeout_seconds": 3}),
+        ("rollback_model", {"model": "iris", "alias": "challenger", "before_version": "2"}),
+    )
+    return {"outside": outside, "sensor": sensor, "verify_fails": verify_fails, "by_hand": by_hand}
+
+
+def test_failed_reload_rolls_back_to_before_version(
+    loop: Loop, batch1: dict[str, Any], batch2: dict[str, Any]
+) -> None:
+    sensor, v2 = batch2["sensor"], value(batch1["challenger"], "summary")["version"]
+    assert sensor["state"] == "failed"
+    assert value(sensor, "wait_new_version")["version"] == batch2["outside"]["register"]["version"]
+    assert sensor["tasks"]["reload"]["state"] == "failed"
+    rollback = value(sensor, "rollback")
+    assert rollback["restored"] == v2 and rollback["alias_was"] == batch2["outside"]["register"]["version"]
+    texts = texts_for(loop, sensor)
+    assert any(
+        t.startswith(f":leftwards_arrow_with_hook: rolled back iris@challenger to v{v2}") for t in texts
+    )
+    assert any("reload failed" in t for t in texts)
+
+
+def test_failed_verify_rolls_back_and_a_partial_restore_says_what_serves(
+    loop: Loop, batch1: dict[str, Any], batch2: dict[str, Any]
+) -> None:
+    """min_replicas=2 with one gateway replica: verify fails, the rollback moves the alias back and the
+    gateway serves before_version again, but the rollback's own check (same min_replicas) cannot pass,
+    so it fails saying exactly what serves."""
+    run, v2 = batch2["verify_fails"], value(batch1["challenger"], "summary")["version"]
+    assert run["state"] == "failed"
+    assert run["tasks"]["reload"]["state"] == "success" and run["tasks"]["verify"]["state"] == "failed"
+    assert run["tasks"]["rollback"]["state"] == "failed"
+    assert loop.alias_version("iris", "challenger") == v2
+    status = loop.status()
+    assert status["aliases"]["challenger"] == v2
+    assert all(r["versions"]["challenger"] == v2 for r in status["replicas"] if r["alive"])
+    assert loop.predict("challenger")["version"] == v2
+    texts = texts_for(loop, run)
+    assert any("verify failed" in t and "1 alive replica(s) report, 2 expected" in t for t in texts), texts
+    failed = [t for t in texts if t.startswith(":rotating_light: ROLLBACK FAILED for iris@challenger")]
+    assert failed and f"MLflow alias now v{v2}; serving: alias challenger → v{v2}; replicas: " in failed[0]
+    assert f"challenger=v{v2}" in failed[0]
+
+
+def test_rollback_model_is_idempotent(loop: Loop, batch1: dict[str, Any], batch2: dict[str, Any]) -> None:
+    run, v2 = batch2["by_hand"], value(batch1["challenger"], "summary")["version"]
+    assert run["state"] == "success"
+    result = value(run, "rollback")
+    assert result["changed"] is False and result["reload"]["changed"] is False
+    assert loop.status()["aliases"]["challenger"] == v2
+    assert any("already there" in t for t in texts_for(loop, run))
