@@ -54,6 +54,13 @@ async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
 class FastPath:
     """ASGI app: predict routes here, the rest to `app`."""
 
@@ -65,6 +72,11 @@ class FastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         target = route(scope.get("method", ""), scope["path"]) if scope["type"] == "http" else None
         if target is None:
+            declared = _declared_length(scope) if scope["type"] == "http" else None
+            if declared is not None and declared > self.limit:
+                message = f"body of {declared} bytes exceeds the limit of {self.limit} bytes"
+                await self._send(send, 413, error_body(413, message), [])
+                return
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in WANTED}

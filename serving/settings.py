@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EXAMPLE_CONFIG = Path(__file__).resolve().parent / "examples" / "local.yaml"
 
 
 def _default_replica_id() -> str:
@@ -19,7 +22,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     config: str = Field(
-        default="serving/examples/local.yaml", validation_alias=AliasChoices("SERVING_CONFIG", "config")
+        default=str(EXAMPLE_CONFIG), validation_alias=AliasChoices("SERVING_CONFIG", "config")
     )
     host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("SERVING_HOST", "host"))
     port: int = Field(default=8000, ge=0, le=65535, validation_alias=AliasChoices("SERVING_PORT", "port"))

@@ -166,3 +166,17 @@ def test_openapi_documents_every_route(client):
     ):
         assert path in paths
     assert "requestBody" in paths["/v1/models/{model}/predict"]["post"]
+
+
+def test_admin_bodies_have_the_size_limit_too(client):
+    response = client.put(
+        "/v1/models/iris/traffic", content=b"x" * (1024 * 1024 + 10), headers={"X-API-Key": "secret"}
+    )
+    assert response.status_code == 413 and "limit" in response.json()["message"]
+
+
+def test_the_default_config_is_the_packaged_example(monkeypatch):
+    from serving.settings import EXAMPLE_CONFIG
+
+    monkeypatch.delenv("SERVING_CONFIG", raising=False)
+    assert Settings().config == str(EXAMPLE_CONFIG) and EXAMPLE_CONFIG.is_file()
