@@ -88,7 +88,7 @@ def main() -> int:
     timed("local stack (MLflow, gateway, Slack sink)", lambda: stack.up(log=lambda line: say("  " + line)))
     settings = stack.settings
     airflow = AirflowHome(settings.state_dir / "airflow", stack.client_env(), stack.api_key())
-    env = {**airflow.env(), "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
+    env = {**airflow.env(), "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"}
     os.environ.update(env)
     write_env_file(airflow.home / "env", airflow.env())
     timed("Airflow metadata DB (SQLite, .stack/airflow)", airflow.migrate)

@@ -7,6 +7,7 @@ returns that folder's return.json, so downstream tasks read results the same way
 """
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -63,8 +64,9 @@ def base_env(settings: DagSettings, run_id: str) -> dict[str, str]:
 
 
 # -- local runtime -------------------------------------------------------------------------------------
-def run_local(spec: dict[str, Any], settings: DagSettings, log=print) -> dict[str, Any]:
+def run_local(spec: dict[str, Any], settings: DagSettings, log=None) -> dict[str, Any]:
     """Run the spec's argv as a subprocess; its return.json is the result (the pod's XCom)."""
+    log = log or logging.getLogger(__name__).info
     python_dir = str(Path(settings.local_python or sys.executable).parent)
     with tempfile.TemporaryDirectory(prefix=f"mlops-{spec['step']}-") as xcom_dir:
         env = {
