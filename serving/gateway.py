@@ -560,11 +560,23 @@ class Gateway:
         )
         if decision.action == "wait":
             return
+        expected = {
+            "canary_status": state.canary_status,
+            "canary_step": state.canary_step,
+            "canary_version": state.canary_version,
+        }
         if decision.action == "promote":
+            # one replica wins the right to promote; the others see `promoting` and wait
+            if (
+                await self.store.run(self.store.update_if, runtime.name, expected, canary_status="promoting")
+                is None
+            ):
+                return
             try:
                 await self.promote(runtime.name, actor="canary")
             except ServingError as error:
                 logger.warning("canary promotion of {} failed: {}", runtime.name, error.message)
+                await self._write_state(runtime, canary_status="running", canary_reason=error.message)
             return
         steps = config.canary.steps
         step = {"start": 0, "advance": state.canary_step + 1}.get(decision.action, state.canary_step)
@@ -578,11 +590,6 @@ class Gateway:
         }
         if decision.action == "start":
             values["canary_version"] = canary.model.version if canary.model else None
-        expected = {
-            "canary_status": state.canary_status,
-            "canary_step": state.canary_step,
-            "canary_version": state.canary_version,
-        }
         revision = await self.store.run(self.store.update_if, runtime.name, expected, **values)
         if revision is None:
             return  # another replica moved first; the sync loop brings its decision here

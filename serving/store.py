@@ -35,6 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 T = TypeVar("T")
 metadata = MetaData()
@@ -162,26 +163,33 @@ class Store:
         self.engine.dispose()
 
     def create(self) -> None:
-        """Create the tables when missing."""
-        metadata.create_all(self.engine)
+        """Create the tables when missing (tolerates another replica creating them at the same time)."""
+        try:
+            metadata.create_all(self.engine)
+        except (IntegrityError, ProgrammingError, OperationalError):
+            time.sleep(0.5)
+            metadata.create_all(self.engine)
 
     # -- model state -------------------------------------------------------------------------------
     def ensure_model(self, model: str, weights: dict[str, int], active_slot: str | None) -> ModelState:
         """The model's state, created from the config defaults on first start."""
-        with self.engine.begin() as conn:
-            row = conn.execute(select(model_state).where(model_state.c.model == model)).mappings().first()
-            if row is None:
-                conn.execute(
-                    insert(model_state).values(
-                        model=model,
-                        revision=1,
-                        weights=weights,
-                        active_slot=active_slot,
-                        canary_status="idle",
-                        canary_step=0,
-                        updated_at=time.time(),
+        try:
+            with self.engine.begin() as conn:
+                row = conn.execute(select(model_state).where(model_state.c.model == model)).mappings().first()
+                if row is None:
+                    conn.execute(
+                        insert(model_state).values(
+                            model=model,
+                            revision=1,
+                            weights=weights,
+                            active_slot=active_slot,
+                            canary_status="idle",
+                            canary_step=0,
+                            updated_at=time.time(),
+                        )
                     )
-                )
+        except IntegrityError:
+            pass  # another replica created it first
         return self.read(model)
 
     def revisions(self) -> dict[str, int]:
