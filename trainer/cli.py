@@ -8,7 +8,6 @@ import traceback
 from collections.abc import Sequence
 
 from loguru import logger
-from mlflow.exceptions import MlflowException
 from pydantic import ValidationError
 
 from trainer.config import format_validation_error, load_config
@@ -59,6 +58,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_tracked(args: argparse.Namespace, settings: TrainerSettings) -> dict:
+    """train or register; inputs are validated before MLflow (a slow import) is loaded."""
+    if args.command == "train":
+        config = load_config(args.config)
+        from mlflow.exceptions import MlflowException
+
+        from trainer.train import train
+
+        call = lambda: train(config, settings)  # noqa: E731
+    else:
+        tags = _parse_tags(args.tag)
+        if args.timeout is not None:
+            settings = settings.model_copy(update={"register_timeout_seconds": args.timeout})
+        from mlflow.exceptions import MlflowException
+
+        from trainer.register import register
+
+        call = lambda: register(args.run_id, args.name, settings, args.alias, tags)  # noqa: E731
+    try:
+        return call()
+    except MlflowException as error:
+        raise TrackingError(f"MLflow: {error.message}") from None
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the command, print and write its result; return the exit code."""
     logger.remove()
@@ -75,16 +98,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         if args.command == "profiles":
             print(json.dumps(load_profiles(args.file).model_dump(mode="json"), indent=2))
             return 0
-        if args.command == "train":
-            from trainer.train import train
-
-            result = train(load_config(args.config), settings)
-        else:
-            from trainer.register import register
-
-            if args.timeout is not None:
-                settings = settings.model_copy(update={"register_timeout_seconds": args.timeout})
-            result = register(args.run_id, args.name, settings, args.alias, _parse_tags(args.tag))
+        result = _run_tracked(args, settings)
         print(write_result(result, result_path(settings, args.result_file)))
         return 0
     except TrainerError as error:
@@ -93,9 +107,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     except ValidationError as error:
         print(f"error: {format_validation_error(error, 'settings')}", file=sys.stderr)
         return 2
-    except MlflowException as error:
-        print(f"error: MLflow: {error.message}", file=sys.stderr)
-        return TrackingError.exit_code
     except Exception as error:
         if os.environ.get("TRAINER_DEBUG"):
             traceback.print_exc()
