@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
+import pytest
+
 from tests.integration.serving.conftest import MODEL
 from tests.integration.serving.support import wait_for
 
@@ -10,7 +14,17 @@ def _versions(gateway) -> dict[str, str | None]:
     return {v["name"]: v["version"] for v in gateway.status("iris")["variants"]}
 
 
-def test_two_gateways_on_one_store_converge(versions, gateways, tmp_path):
+def _state_url(store: str, request, tmp_path) -> str:
+    if store == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.db'}"
+    from ops.stack.services import serving_state_url
+
+    # the full stack's PostgreSQL (database `serving`), as in production
+    return serving_state_url(request.getfixturevalue("full_stack").settings)
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgresql", marks=pytest.mark.full)])
+def test_two_gateways_on_one_store_converge(store, versions, gateways, tmp_path, request):
     versions.set_alias("t-rep-a", versions.v_a)
     versions.set_alias("t-rep-b", versions.v_a)
     config = {
@@ -27,9 +41,23 @@ def test_two_gateways_on_one_store_converge(versions, gateways, tmp_path):
             }
         ],
     }
-    state = f"sqlite:///{tmp_path / 'shared.db'}"
-    one = gateways(config, versions.tracking_uri, state_url=state, folder=tmp_path / "one")
-    two = gateways(config, versions.tracking_uri, state_url=state, folder=tmp_path / "two")
+    state = _state_url(store, request, tmp_path)
+    # replica ids are unique per test so a shared PostgreSQL keeps other runs' heartbeats apart
+    run = uuid.uuid4().hex[:8]
+    one = gateways(
+        config,
+        versions.tracking_uri,
+        state_url=state,
+        folder=tmp_path / "one",
+        env={"SERVING_REPLICA_ID": f"one-{run}"},
+    )
+    two = gateways(
+        config,
+        versions.tracking_uri,
+        state_url=state,
+        folder=tmp_path / "two",
+        env={"SERVING_REPLICA_ID": f"two-{run}"},
+    )
     one.wait_ready()
     two.wait_ready()
 
