@@ -74,6 +74,7 @@ class LoadedModel:
     input_meta: list[dict[str, Any]]
     output_meta: list[dict[str, Any]]
     example: Any = None
+    float_columns: tuple[str, ...] = ()
     load_seconds: float = 0.0
     loaded_at: float = field(default_factory=time.time)
 
@@ -92,7 +93,9 @@ class LoadedModel:
                 "INVALID_PARAMETER_VALUE",
                 "BAD_REQUEST",
             ):
-                raise BadInput(str(getattr(error, "message", error)).splitlines()[0]) from None
+                text = str(getattr(error, "message", error))
+                reason = text.rsplit("Error: ", 1)[-1].strip() if "Error: " in text else text.splitlines()[0]
+                raise BadInput(f"input does not match the model signature: {reason}") from None
             raise ModelFailed(f"model {self.registered_model} v{self.version} failed: {error}") from None
 
     def predict_matrix(self, matrix: np.ndarray) -> Any:
@@ -104,7 +107,11 @@ class LoadedModel:
         """MLflow scoring payload → the input this model takes."""
         if self.fast is not None and self.columns:
             return inputs.numeric_matrix(key, value, self.columns)
-        return inputs.frame_input(key, value, self.columns)
+        data = inputs.frame_input(key, value, self.columns)
+        for column in self.float_columns:  # JSON integers for float columns, as MLflow clients send them
+            if hasattr(data, "columns") and column in data.columns and data[column].dtype.kind in "iu":
+                data[column] = data[column].astype("float64")
+        return data
 
     def decode_v2(self, tensors: list[dict[str, Any]]) -> Any:
         """Open Inference Protocol tensors → the input this model takes."""
@@ -143,6 +150,7 @@ def build_model(registered_model: str, version: str, local_path: str, started: f
     meta = Model.load(local_path)
     signature = meta.signature
     columns: tuple[str, ...] | None = None
+    float_columns: tuple[str, ...] = ()
     numeric = False
     input_meta: list[dict[str, Any]] = []
     output_meta: list[dict[str, Any]] = []
@@ -154,6 +162,7 @@ def build_model(registered_model: str, version: str, local_path: str, started: f
         if not signature.inputs.is_tensor_spec() and all(s.name for s in specs):
             columns = tuple(s.name for s in specs)
             numeric = all(getattr(s.type, "name", "") in NUMERIC_TYPES for s in specs)
+            float_columns = tuple(s.name for s in specs if getattr(s.type, "name", "") in ("double", "float"))
     try:
         example = meta.load_input_example(local_path)
     except Exception:
@@ -177,6 +186,7 @@ def build_model(registered_model: str, version: str, local_path: str, started: f
         input_meta=input_meta,
         output_meta=output_meta or [{"name": "predictions", "datatype": "BYTES", "shape": [-1]}],
         example=example,
+        float_columns=float_columns,
     )
     model.warm_up()
     model.load_seconds = time.perf_counter() - started
