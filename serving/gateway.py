@@ -214,6 +214,7 @@ class Gateway:
         stage: str,
         error: ServingError,
     ) -> None:
+        repeated = all(v.last_error == error.message for v in variants)
         for variant in variants:
             variant.last_error = error.message
         self._failed_at[(runtime.name, alias)] = time.monotonic()
@@ -221,7 +222,9 @@ class Gateway:
         self.events.publish(
             "reload_failed", model=runtime.name, alias=alias, actor=actor, reason=error.message
         )
-        logger.warning("reload of {}/{} failed ({}): {}", runtime.name, alias, stage, error.message)
+        # the resolver retries every few seconds while something is missing: say the same thing once
+        level = "DEBUG" if repeated and actor in ("resolver", "sync") else "WARNING"
+        logger.log(level, "reload of {}/{} failed ({}): {}", runtime.name, alias, stage, error.message)
         if actor not in ("resolver", "sync") or stage == "load":
             self.slack.notify(
                 "reload_failed",
