@@ -225,7 +225,8 @@ class Gateway:
         # the resolver retries every few seconds while something is missing: say the same thing once
         level = "DEBUG" if repeated and actor in ("resolver", "sync") else "WARNING"
         logger.log(level, "reload of {}/{} failed ({}): {}", runtime.name, alias, stage, error.message)
-        if actor not in ("resolver", "sync") or stage == "load":
+        background = actor in ("resolver", "sync")
+        if (not background or stage == "load") and not (background and repeated):
             self.slack.notify(
                 "reload_failed",
                 f"Reload failed: {runtime.name} alias {alias}",
