@@ -72,8 +72,9 @@ class Registry:
         self._check(self._call("POST", "/registered-models/alias", json=body), f"set {name}@{alias}")
 
     def delete_alias(self, name: str, alias: str) -> None:
-        response = self._call("DELETE", "/registered-models/alias", params={"name": name, "alias": alias})
-        if response.status_code != 404:
+        response = self._call("DELETE", "/registered-models/alias", json={"name": name, "alias": alias})
+        missing = response.status_code == 404 or "RESOURCE_DOES_NOT_EXIST" in response.text
+        if not missing:
             self._check(response, f"delete {name}@{alias}")
 
     def latest_ready(self, name: str) -> Version | None:
