@@ -86,6 +86,11 @@ PARAMS = {
         1, type="integer", minimum=1, description="Replicas that must report the new version."
     ),
     "verify_timeout_seconds": Param(60, type="number", minimum=1, description="How long verify waits."),
+    "git_commit": Param(
+        None,
+        type=["null", "string"],
+        description="Commit that triggered the run (CI passes it); recorded on the MLflow run and version.",
+    ),
 }
 
 
@@ -124,7 +129,7 @@ def ml_train_register_and_reload() -> None:
     def plan_train(plan: dict[str, Any]) -> dict[str, Any]:
         """The train pod: profile, argv, env."""
         profile = get_profile(SETTINGS.profiles_path, plan["profile"])
-        env = base_env(SETTINGS, get_current_context()["run_id"])
+        env = base_env(SETTINGS, get_current_context()["run_id"], plan["git_commit"])
         return train_spec(plan["profile"], profile, plan["config"], env)
 
     @task.short_circuit(retries=0)
@@ -166,7 +171,7 @@ def ml_train_register_and_reload() -> None:
             "airflow_dag_id": context["dag"].dag_id,
             "quality_gate": f"{gate['metric']}={gate['value']:.4g}",
         }
-        env = base_env(SETTINGS, context["run_id"])
+        env = base_env(SETTINGS, context["run_id"], plan["git_commit"])
         return register_spec(plan["profile"], profile, trained["run_id"], plan["model"], tags, env)
 
     @task(retries=0)

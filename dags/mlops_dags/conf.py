@@ -61,6 +61,7 @@ class TrainConf(ReleaseConf):
     quality_threshold: float
     max_regression: float = Field(default=0.02, ge=0)
     champion_alias: Alias = "champion"
+    git_commit: str | None = Field(default=None, pattern=r"^[0-9a-f]{7,40}$")
 
     @field_validator("overrides", mode="before")
     @classmethod

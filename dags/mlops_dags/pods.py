@@ -54,12 +54,14 @@ def register_spec(profile_name: str, profile: Profile, run_id: str, name: str, t
     }
 
 
-def base_env(settings: DagSettings, run_id: str) -> dict[str, str]:
+def base_env(settings: DagSettings, run_id: str, git_commit: str | None = None) -> dict[str, str]:
     """Env every trainer pod gets from the DAG (credentials come from Secrets or the worker env)."""
     env = {"MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri, "AIRFLOW_DAG_RUN_ID": run_id}
     for key in ("GIT_COMMIT", "MLFLOW_S3_ENDPOINT_URL"):
         if os.environ.get(key):
             env[key] = os.environ[key]
+    if git_commit:
+        env["GIT_COMMIT"] = git_commit
     return env
 
 

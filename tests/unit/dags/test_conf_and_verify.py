@@ -88,3 +88,14 @@ def test_every_alive_replica_must_serve_the_version() -> None:
         _status([fresh, dead]), "challenger", "3", 2
     )
     assert "no variant with alias blue" in replicas_behind(_status([fresh]), "blue", "3", 1)
+
+
+def test_git_commit_reaches_the_pod_env() -> None:
+    from mlops_dags.conf import ConfError, TrainConf, parse
+    from mlops_dags.pods import base_env
+    from mlops_dags.settings import DagSettings
+
+    conf = parse(TrainConf, {"config": "iris", "quality_threshold": 0.8, "git_commit": "0d85aa5"})
+    assert base_env(DagSettings(), "run-1", conf.git_commit)["GIT_COMMIT"] == "0d85aa5"
+    with pytest.raises(ConfError, match=r"git_commit"):
+        parse(TrainConf, {"config": "iris", "quality_threshold": 0.8, "git_commit": "main; rm -rf /"})
