@@ -16,6 +16,9 @@ if "airflow" not in sys.modules:
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="mlops-airflow-unit-"))
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_DIR)
+# The DagBag is parsed as the deployment parses it (subprocess runs set their own env).
+os.environ["MLOPS_RUNTIME"] = "kubernetes"
+os.environ.pop("MLOPS_ROLLBACK_MODE", None)
 if str(DAGS_DIR) not in sys.path:
     sys.path.insert(0, str(DAGS_DIR))
 

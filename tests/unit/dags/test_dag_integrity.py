@@ -54,3 +54,18 @@ def test_sensor_dag_shares_the_release_chain(dagbag) -> None:
     assert shared <= set(train.task_ids) and shared <= set(sensor.task_ids)
     assert "wait_new_version" in sensor.task_ids
     assert sensor.get_task("wait_new_version").mode == "reschedule"
+
+
+def test_kubernetes_runtime_uses_pods_and_triggers_rollback_model(dagbag) -> None:
+    """Parsed with the deployment's defaults (MLOPS_RUNTIME=kubernetes): KPO tasks, triggered rollback."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+    dag = dagbag.dags["ml_train_register_and_reload"]
+    for task_id in ("train", "register"):
+        task = dag.get_task(task_id)
+        assert isinstance(task, KubernetesPodOperator)
+        assert task.do_xcom_push and task.on_finish_action.value == "delete_pod"
+    trigger = dag.get_task("trigger_rollback_model")
+    assert isinstance(trigger, TriggerDagRunOperator) and trigger.trigger_dag_id == "rollback_model"
+    assert "needs_rollback" in trigger.upstream_task_ids
