@@ -162,8 +162,8 @@ def summary(stack: Stack, results: list[tuple[str, dict[str, Any], float, float 
     say(f"MLflow:   {settings.mlflow_uri}")
     say(f"gateway:  {gateway}  (GET /v1/models/iris, POST /v1/models/iris/predict, docs at /docs)")
     say(
-        f"Airflow UI: source {settings.state_dir / 'airflow' / 'env'} && .venv/bin/airflow standalone  "
-        "(http://localhost:8080; stop with Ctrl-C)"
+        f"Airflow UI: source {settings.state_dir / 'airflow' / 'env'} && airflow standalone  "
+        "(http://localhost:8080, login and password printed at start; stop with Ctrl-C)"
     )
     say("the stack stays up: `make status`, `make down`")
 

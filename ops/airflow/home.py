@@ -80,6 +80,8 @@ def write_env_file(path: Path, env: dict[str, str]) -> Path:
     import shlex
 
     lines = [f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items())]
+    # `airflow standalone` starts its components as `airflow ...` from PATH: the venv's first.
+    lines.append(f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"')
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(0o600)
