@@ -76,25 +76,24 @@ def test_task_logs_land_in_s3(full_stack: RunningStack, tmp_path: Path) -> None:
             "before_version": None,
             "reason": "s3 log test",
         }
-        completed = subprocess.run(
-            [
-                AIRFLOW,
-                "dags",
-                "test",
-                "rollback_model",
-                "--conf",
-                json.dumps(conf),
-                "--use-executor",
-            ],
+        argv = [AIRFLOW, "dags", "test", "rollback_model", "--conf", json.dumps(conf), "--use-executor"]
+        run = subprocess.Popen(
+            argv,
             env=env,
             cwd=REPO_ROOT,
             stdin=subprocess.DEVNULL,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
-            timeout=240,
-            check=False,
+            start_new_session=True,
         )
-        assert completed.returncode == 0, (completed.stdout + completed.stderr)[-4000:]
+        try:
+            output, _ = run.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, signal.SIGKILL)  # with the LocalExecutor's workers
+            output, _ = run.communicate()
+            pytest.fail(f"airflow dags test --use-executor did not finish in 240s:\n{output[-4000:]}")
+        assert run.returncode == 0, output[-4000:]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
