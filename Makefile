@@ -36,7 +36,7 @@ demo: up ## Run the whole loop on the local stack and leave it running
 	@$(PY) -m ops.demo
 
 test: install ## Run unit, integration and end-to-end tests
-	@$(VENV)/bin/pytest
+	@$(VENV)/bin/pytest --durations=15
 
 lint: install ## ruff, yamllint, helm lint/render, manifest validation, policy checks
 	@bash ci/lint.sh
