@@ -387,9 +387,10 @@ def reloads_under_load(
 
 
 # -- main -----------------------------------------------------------------------------------------------
-def measure(
-    name: str, start: Callable[[], tuple[Process, str]], body: str, args: argparse.Namespace
-) -> Result | None:
+def start_server(
+    name: str, start: Callable[[], tuple[Process, str]], body: str, connections: int
+) -> tuple[Process, str] | None:
+    """Start one server, check one answer and warm it up; None (logged) when it cannot start."""
     log(f"starting {name}")
     try:
         process, url = start()
@@ -398,18 +399,32 @@ def measure(
         return None
     try:
         check_answer(url, body)
-        wrk(f"{name}-warm", url, body, 2, args.connections)
-        result = wrk(name, url, body, args.duration, args.connections)
-        log(f"{name}: {result.rps:.1f} rps, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms")
-        return result
-    finally:
+        wrk(f"{name}-warm", url, body, 2, connections)
+    except Exception as error:
+        log(f"{name} does not answer: {error}")
         process.stop()
+        return None
+    return process, url
+
+
+def median_round(rounds: list[Result]) -> Result:
+    """The round with the median RPS (its own p50/p99), failures summed over all rounds."""
+    ordered = sorted(rounds, key=lambda r: r.rps)
+    middle = ordered[len(ordered) // 2]
+    return Result(
+        middle.name, middle.rps, middle.p50_ms, middle.p99_ms, middle.requests, sum(r.failed for r in rounds)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.serving", description=__doc__)
-    parser.add_argument("--duration", type=int, default=10, help="seconds of load per server (wrk -d)")
+    parser.add_argument(
+        "--duration", type=int, default=10, help="seconds of load per server and round (wrk -d)"
+    )
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (-c)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds per server (median reported)"
+    )
     parser.add_argument("--reloads", type=int, default=100, help="reloads under load")
     parser.add_argument("--skip-peers", action="store_true", help="only the gateway (no ratios)")
     args = parser.parse_args(argv)
@@ -421,43 +436,63 @@ def main(argv: list[str] | None = None) -> int:
     key = os.urandom(16).hex()
     tracking, uri = start_mlflow(folder)
     results: dict[str, Result | None] = {}
+    servers: dict[str, tuple[Process, str] | None] = {}
+    bodies = {"mlflow-serve": SPLIT, "mlserver": V2_PD, "gateway": SPLIT}
     try:
         log("registering two iris versions with the trainer")
         v1, v2 = register_versions(uri, folder)
         set_alias(uri, "champion", v1)
         set_alias(uri, "challenger", v2)
-        if not args.skip_peers:
-            peers = ensure_peers()
-            results["mlflow-serve"] = measure("mlflow-serve", lambda: serve_mlflow(uri, v1), SPLIT, args)
-            results["mlserver"] = measure(
-                "mlserver", lambda: serve_mlserver(peers, uri, v1, folder), V2_PD, args
-            )
-        gateway_holder: dict[str, tuple[Process, str]] = {}
+        gateway_base: dict[str, str] = {}
 
         def start_gateway() -> tuple[Process, str]:
             process, base = serve_gateway(uri, folder, key)
-            gateway_holder["g"] = (process, base)
+            gateway_base["url"] = base
             return process, f"{base}/v1/models/iris/predict"
 
-        log("starting gateway")
-        process, url = start_gateway()
-        try:
-            check_answer(url, SPLIT)
-            wrk("gateway-warm", url, SPLIT, 2, args.connections)
-            results["gateway"] = wrk("gateway", url, SPLIT, args.duration, args.connections)
-            g = results["gateway"]
-            log(f"gateway: {g.rps:.1f} rps, p50 {g.p50_ms:.2f} ms, p99 {g.p99_ms:.2f} ms, failed {g.failed}")
-            log(f"{args.reloads} reloads under load")
-            reload_figures = reloads_under_load(
-                process, gateway_holder["g"][1], uri, (v1, v2), key, args.reloads, args.connections
+        if not args.skip_peers:
+            peers = ensure_peers()
+            servers["mlflow-serve"] = start_server(
+                "mlflow-serve", lambda: serve_mlflow(uri, v1), SPLIT, args.connections
             )
-        finally:
-            process.stop()
+            servers["mlserver"] = start_server(
+                "mlserver", lambda: serve_mlserver(peers, uri, v1, folder), V2_PD, args.connections
+            )
+        servers["gateway"] = start_server("gateway", start_gateway, SPLIT, args.connections)
+        # all servers stay up (idle ones cost no CPU) and take turns, so each round sees the same machine
+        rounds: dict[str, list[Result]] = {name: [] for name, server in servers.items() if server}
+        for round_ in range(args.rounds):
+            for name in rounds:
+                _, url = servers[name]  # type: ignore[misc]
+                result = wrk(name, url, bodies[name], args.duration, args.connections)
+                rounds[name].append(result)
+                log(
+                    f"round {round_ + 1} {name}: {result.rps:.1f} rps, p50 {result.p50_ms:.2f} ms, "
+                    f"p99 {result.p99_ms:.2f} ms, failed {result.failed}"
+                )
+        results = {name: median_round(found) if found else None for name, found in rounds.items()}
+        for name, server in servers.items():
+            results.setdefault(name, None)
+            if server and name != "gateway":
+                server[0].stop()
+        gateway = servers.get("gateway")
+        if gateway is None:
+            raise RuntimeError("the gateway did not start: see build/bench/gateway.log")
+        log(f"{args.reloads} reloads under load")
+        reload_figures = reloads_under_load(
+            gateway[0], gateway_base["url"], uri, (v1, v2), key, args.reloads, args.connections
+        )
     finally:
+        for server in servers.values():
+            if server:
+                server[0].stop()
         tracking.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
-    print(f"wrk -t1 -c{args.connections} -d{args.duration}s, one worker each, POST of one iris row")
+    print(
+        f"wrk -t1 -c{args.connections} -d{args.duration}s, one worker each, POST of one iris row, "
+        f"median of {args.rounds} interleaved rounds"
+    )
     print(f"{'server':<14}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}")
     for name in ("mlflow-serve", "mlserver", "gateway"):
         if name not in results:
