@@ -161,6 +161,11 @@ def summary(stack: Stack, results: list[tuple[str, dict[str, Any], float, float 
         say("  " + (message.get("text") or json.dumps(message))[:300])
     say(f"MLflow:   {settings.mlflow_uri}")
     say(f"gateway:  {gateway}  (GET /v1/models/iris, POST /v1/models/iris/predict, docs at /docs)")
+    say("try it (X-Routing-Key keeps a caller on one variant):")
+    say(
+        f"  curl -s {gateway}/v1/models/iris/predict -H 'Content-Type: application/json' "
+        "-H 'X-Routing-Key: user-42' -d '{\"inputs\": [[5.1, 3.5, 1.4, 0.2]]}'"
+    )
     say(
         f"Airflow UI: source {settings.state_dir / 'airflow' / 'env'} && airflow standalone  "
         "(http://localhost:8080, login and password printed at start; stop with Ctrl-C)"
