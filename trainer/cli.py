@@ -62,6 +62,7 @@ def _run_tracked(args: argparse.Namespace, settings: TrainerSettings) -> dict:
     """train or register; inputs are validated before MLflow (a slow import) is loaded."""
     if args.command == "train":
         config = load_config(args.config)
+        load_profiles().get(config.profile_name)
         from mlflow.exceptions import MlflowException
 
         from trainer.train import train
@@ -91,9 +92,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         settings = TrainerSettings()
         if args.command == "validate":
             config = load_config(args.config)
-            print(
-                json.dumps({"valid": True, "profile": config.profile_name, **config.model_dump(mode="json")})
-            )
+            from trainer.estimators import build_estimator
+
+            build_estimator(config)
+            load_profiles().get(config.profile_name)
+            summary = {**config.model_dump(mode="json"), "valid": True, "profile": config.profile_name}
+            print(json.dumps(summary))
             return 0
         if args.command == "profiles":
             print(json.dumps(load_profiles(args.file).model_dump(mode="json"), indent=2))

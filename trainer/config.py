@@ -56,7 +56,7 @@ class TrainConfig(BaseModel):
     algorithm: str = Field(description="Estimator family (see ALGORITHMS_BY_TASK).")
     hyperparameters: dict[str, Scalar] = Field(default_factory=dict, description="Estimator parameters.")
     experiment: str = Field(min_length=1, description="MLflow experiment name.")
-    seed: int = Field(default=42, ge=0, description="Random seed for the split and the estimator.")
+    seed: int = Field(default=42, ge=0, le=2**32 - 1, description="Random seed (split and estimator).")
     test_size: float = Field(default=0.25, gt=0.0, lt=1.0, description="Held-out fraction for metrics.")
     tags: dict[str, str] = Field(default_factory=dict, description="Extra run tags.")
     profile: str | None = Field(default=None, description="Model profile (trainer/model_profiles.yaml).")
@@ -108,6 +108,8 @@ def load_config(path: str | Path) -> TrainConfig:
         text = file.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read config {file}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {file} is not UTF-8 text") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:

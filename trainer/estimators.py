@@ -51,9 +51,12 @@ def _checked(estimator_cls: type[BaseEstimator], params: dict[str, Any], seed: i
     if "random_state" in valid:
         params = {"random_state": seed, **params}
     try:
-        return estimator_cls(**params)
+        estimator = estimator_cls(**params)
+        # scikit-learn checks parameter types and ranges only at fit; check them now, before any run.
+        estimator._validate_params()
     except (TypeError, ValueError) as error:
         raise ConfigError(f"invalid config: hyperparameters: {error}") from None
+    return estimator
 
 
 def build_estimator(config: TrainConfig, algorithm: str | None = None) -> BaseEstimator:
@@ -68,10 +71,18 @@ def build_estimator(config: TrainConfig, algorithm: str | None = None) -> BaseEs
             vectorizer_params["ngram_range"] = (1, int(vectorizer_params["ngram_range"]))
         classifier = _checked(LogisticRegression, params, config.seed)
         # A single column name (not a list) hands the vectorizer the 1-D text column it expects.
-        features = ColumnTransformer([("tfidf", TfidfVectorizer(**vectorizer_params), "text")])
+        try:
+            vectorizer = TfidfVectorizer(**vectorizer_params)
+            vectorizer._validate_params()
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"invalid config: hyperparameters: {error}") from None
+        features = ColumnTransformer([("tfidf", vectorizer, "text")])
         return Pipeline([("features", features), ("classifier", classifier)])
     if name in ("mlp", "cnn"):
         params.pop("epochs", None)
+        if config.algorithm == "cnn" and "learning_rate" in params:
+            # The CNN's learning rate is the MLP's initial one when it falls back to the MLP.
+            params["learning_rate_init"] = params.pop("learning_rate")
         return Pipeline(
             [("scale", StandardScaler()), ("classifier", _checked(MLPClassifier, params, config.seed))]
         )

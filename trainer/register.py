@@ -15,15 +15,6 @@ from trainer.tracking import connect
 ALIAS_PATTERN_HINT = "letters, digits, '_' and '-' (not 'latest' and not starting with 'v<digits>')"
 
 
-def _ensure_registered_model(client: MlflowClient, name: str) -> None:
-    try:
-        client.get_registered_model(name)
-    except MlflowException as error:
-        if error.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise
-        client.create_registered_model(name)
-
-
 def wait_until_ready(client: MlflowClient, name: str, version: str, timeout: float) -> str:
     """Poll the version's status until READY; raise on FAILED_REGISTRATION or timeout."""
     deadline = time.monotonic() + timeout
@@ -59,7 +50,6 @@ def register(
         if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise ConfigError(f"--run-id {run_id}: no such MLflow run") from None
         raise TrackingError(f"MLflow refused get_run: {error.message}") from None
-    _ensure_registered_model(client, name)
     version_tags = {**(tags or {})}
     version_tags.update({f"metric.{k}": f"{v:.6g}" for k, v in run.data.metrics.items()})
     for key in ("git_commit", "airflow_dag_run_id", "task", "dataset", "algorithm"):

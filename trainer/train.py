@@ -28,7 +28,7 @@ def _cuda_available() -> bool:
 
 def pinned_requirements() -> list[str]:
     """The model's pip requirements, pinned to what trained it (skips MLflow's slow inference)."""
-    packages = ("mlflow-skinny", "scikit-learn", "numpy", "pandas", "scipy", "cloudpickle")
+    packages = ("mlflow-skinny", "scikit-learn", "skops", "numpy", "pandas", "scipy", "cloudpickle")
     pins = []
     for package in packages:
         try:
@@ -62,6 +62,7 @@ def _fit_cnn(config: TrainConfig, x_train, y_train, x_test):
 
 def train(config: TrainConfig, settings: TrainerSettings) -> dict[str, Any]:
     """Train, evaluate and log one model; return the result the orchestrator reads."""
+    build_estimator(config)  # a bad hyper-parameter fails here, before a run exists in MLflow
     connect(settings.mlflow_tracking_uri)
     data = load_dataset(config.dataset)
     stratify = None if config.task is Task.TABULAR_REGRESSION else data.target

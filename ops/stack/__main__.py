@@ -4,6 +4,8 @@ import argparse
 import sys
 import time
 
+from pydantic import ValidationError
+
 from ops.stack import Stack, StackError, StackSettings
 
 
@@ -40,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        print(f"error: invalid stack setting in the environment: {problems}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

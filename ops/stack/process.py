@@ -48,22 +48,35 @@ def start(argv: Sequence[str], env: Mapping[str, str], log_file: Path, pid_file:
     return proc.pid
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def stop(pid_file: Path, timeout: float = 20.0) -> bool:
-    """SIGTERM the process group recorded in pid_file, SIGKILL after timeout; True if one was running."""
+    """SIGTERM the process group recorded in pid_file and wait until every member is gone (SIGKILL
+    after timeout: a server's workers outlive their parent while they finish requests)."""
     pid = read_pid(pid_file)
     pid_file.unlink(missing_ok=True)
     if pid is None:
         return False
     try:
         os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         return False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not pid_alive(pid):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap it when this process started it (tests), or a zombie stays
+        if not pid_alive(pid) and not _group_alive(pid):
             return True
         time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
     return True
 

@@ -111,8 +111,9 @@ class Stack:
         return [Service(n, [], "") for n in names]
 
     def _start_service(self, service: Service) -> bool:
+        """Start the service unless its process runs (a busy one is waited for, never restarted)."""
         s = self.settings
-        if process.read_pid(service.pid_file(s)) and http_ok(service.health_url):
+        if process.read_pid(service.pid_file(s)):
             return False
         process.stop(service.pid_file(s))
         process.start(service.argv, service.env, service.log_file(s), service.pid_file(s), REPO_ROOT)
@@ -217,7 +218,7 @@ class Stack:
     def status(self) -> list[ServiceStatus]:
         s = self.settings
         rows = []
-        if s.mode == "full" or self.postgres.initialized():
+        if s.mode == "full":
             running = self.postgres.initialized() and self.postgres.running()
             rows.append(
                 ServiceStatus(

@@ -1,6 +1,7 @@
 """Training config validation and its one-line error messages."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +96,41 @@ def test_cli_usage_error_exits_2() -> None:
     result = subprocess.run([sys.executable, "-m", "trainer", "register"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "--run-id" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("hyperparameters", "expected"),
+    [
+        ({"C": -1}, "'C' parameter of LogisticRegression must be a float in the range (0.0, inf]"),
+        ({"max_iter": "many"}, "'max_iter' parameter of LogisticRegression"),
+    ],
+)
+def test_bad_hyperparameter_values_fail_before_any_run(hyperparameters: dict, expected: str) -> None:
+    config = TrainConfig.model_validate({**VALID, "hyperparameters": hyperparameters})
+    with pytest.raises(ConfigError) as caught:
+        build_estimator(config)
+    assert expected in str(caught.value)
+
+
+def test_cli_validate_rejects_bad_values_without_mlflow(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**VALID, "hyperparameters": {"C": -1}}))
+    for command in ("validate", "train"):
+        result = subprocess.run(
+            [sys.executable, "-m", "trainer", command, "--config", str(bad)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"},
+        )
+        assert result.returncode == 2, result.stderr
+        assert "hyperparameters" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_validate_reports_the_profile() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "trainer", "validate", "--config", str(CONFIGS / "digits-gpu.json")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(result.stdout)["profile"] == "image-gpu"
