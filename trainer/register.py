@@ -1,5 +1,6 @@
 """`register`: create a model version from a run, wait until READY, tag it and optionally alias it."""
 
+import re
 import time
 from typing import Any
 
@@ -12,7 +13,14 @@ from trainer.errors import ConfigError, RegistrationTimeout, TrackingError
 from trainer.settings import TrainerSettings
 from trainer.tracking import connect
 
-ALIAS_PATTERN_HINT = "letters, digits, '_' and '-' (not 'latest' and not starting with 'v<digits>')"
+ALIAS_PATTERN_HINT = "letters, digits, '_' and '-' (not 'latest' and not 'v<digits>')"
+ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+
+
+def check_alias(alias: str) -> None:
+    """Refuse an alias MLflow would refuse, before a version is created for it."""
+    if not ALIAS_PATTERN.match(alias) or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
+        raise ConfigError(f"--alias {alias!r}: not a valid MLflow alias (use {ALIAS_PATTERN_HINT})")
 
 
 def wait_until_ready(client: MlflowClient, name: str, version: str, timeout: float) -> str:
@@ -43,6 +51,8 @@ def register(
     artifact_path: str = "model",
 ) -> dict[str, Any]:
     """Register runs:/<run_id>/<artifact_path> as a new version of `name`; return the result JSON."""
+    if alias:
+        check_alias(alias)
     client = connect(settings.mlflow_tracking_uri)
     try:
         run = client.get_run(run_id)

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from ops.stack import process
-from ops.stack.envfile import write_env_file
+from ops.stack.envfile import read_env_file, write_env_file
 from ops.stack.errors import StackError
 from ops.stack.postgres import Postgres
 from ops.stack.services import Service, gateway, mlflow_server, s3_server, slack_sink
@@ -60,7 +60,8 @@ class Stack:
 
     # -- what runs ---------------------------------------------------------------------------
     def api_key(self) -> str:
-        return self.env_values()["INTERNAL_API_KEY"]
+        """The generated admin key (read from .stack/env; generated on first use)."""
+        return read_env_file(self.env_file).get("INTERNAL_API_KEY") or self.env_values()["INTERNAL_API_KEY"]
 
     def env_values(self) -> dict[str, str]:
         """The values `.stack/env` exports (written on each up, key kept)."""

@@ -83,3 +83,18 @@ def test_topic_corpus_is_deterministic_and_balanced() -> None:
 def test_datasets_load(name: str) -> None:
     data = load_dataset(name)
     assert len(data.features) == len(data.target) > 100
+
+
+@pytest.mark.parametrize("alias", ["champion", "challenger", "blue-1", "v_next"])
+def test_valid_aliases(alias: str) -> None:
+    from trainer.register import check_alias
+
+    check_alias(alias)
+
+
+@pytest.mark.parametrize("alias", ["latest", "v3", "has space", "a/b", ""])
+def test_invalid_aliases_are_refused_before_registering(alias: str) -> None:
+    from trainer.register import check_alias
+
+    with pytest.raises(ConfigError, match="not a valid MLflow alias"):
+        check_alias(alias)
