@@ -9,6 +9,21 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (state first), or None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def start_time(pid: int) -> str | None:
+    """When the process started (clock ticks since boot): tells a reused pid from the one recorded."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this pid exists (and is not a zombie)."""
     try:
@@ -17,17 +32,22 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and ") Z " in stat.read_text())
+    fields = _proc_stat(pid)
+    return fields is None or fields[0] != "Z"
 
 
 def read_pid(pid_file: Path) -> int | None:
-    """The pid recorded in a pid file, when the file exists and the process still runs."""
+    """The pid recorded in a pid file, when that same process still runs (not a reused pid)."""
     try:
-        pid = int(pid_file.read_text().split()[0])
+        recorded = pid_file.read_text().split()
+        pid = int(recorded[0])
     except (OSError, ValueError, IndexError):
         return None
-    return pid if pid_alive(pid) else None
+    if not pid_alive(pid):
+        return None
+    if len(recorded) > 1 and start_time(pid) not in (None, recorded[1]):
+        return None
+    return pid
 
 
 def start(argv: Sequence[str], env: Mapping[str, str], log_file: Path, pid_file: Path, cwd: Path) -> int:
@@ -44,7 +64,7 @@ def start(argv: Sequence[str], env: Mapping[str, str], log_file: Path, pid_file:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    pid_file.write_text(f"{proc.pid}\n")
+    pid_file.write_text(f"{proc.pid} {start_time(proc.pid) or ''}\n")
     return proc.pid
 
 

@@ -44,3 +44,17 @@ def test_s3_server_binds_loopback_on_distinct_ports(tmp_path: Path) -> None:
     assert "-ip.bind=127.0.0.1" in argv
     ports = [*list(weed_ports(settings).values()), settings.s3_port]
     assert len(set(ports)) == len(ports)
+
+
+def test_pid_files_ignore_a_reused_pid(tmp_path: Path) -> None:
+    import os
+
+    from ops.stack.process import read_pid, start_time
+
+    pid_file = tmp_path / "svc.pid"
+    pid_file.write_text(f"{os.getpid()} {start_time(os.getpid())}\n")
+    assert read_pid(pid_file) == os.getpid()
+    pid_file.write_text(f"{os.getpid()} 1\n")  # same pid, another process's start time
+    assert read_pid(pid_file) is None
+    pid_file.write_text(f"{os.getpid()}\n")  # pid files of older versions carry the pid only
+    assert read_pid(pid_file) == os.getpid()
