@@ -24,16 +24,16 @@ system-deps:
 	@bash ci/system-deps.sh postgresql
 
 up: install ## Start the local stack (MLOPS_STACK=embedded|full) and wait until healthy
-	@$(PY) -m ops.stack up
+	@$(PY) -m ops.local.stack up
 
 down: $(STAMP) ## Stop the processes the local stack started (keeps the data in .stack/)
-	@$(PY) -m ops.stack down
+	@$(PY) -m ops.local.stack down
 
 status: $(STAMP) ## Show the local stack's services, pids, ports and health
-	@$(PY) -m ops.stack status
+	@$(PY) -m ops.local.stack status
 
 demo: up ## Run the whole loop on the local stack and leave it running
-	@$(PY) -m ops.demo
+	@$(PY) -m ops.local.demo
 
 test: install ## Run unit, integration and end-to-end tests
 	@$(VENV)/bin/pytest --durations=15

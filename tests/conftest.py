@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ops.stack import Stack
+from ops.local.stack import Stack
 from tests.support.stack import RunningStack, SlackSink, stack_settings, train_and_register
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ops.airflow import AirflowHome
-from ops.stack import Stack
+from ops.local.airflow import AirflowHome
+from ops.local.stack import Stack
 from tests.support.stack import REPO_ROOT, RunningStack, SlackSink, stack_settings
 
 
@@ -31,7 +31,7 @@ class Loop:
 
     def run(self, *runs: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
         """Run DAGs one after the other in one Airflow process; one result per run."""
-        argv = [sys.executable, "-m", "ops.airflow.run"]
+        argv = [sys.executable, "-m", "ops.local.airflow.run"]
         for dag_id, conf in runs:
             argv += [dag_id, json.dumps(conf)]
         completed = subprocess.run(

@@ -1,4 +1,4 @@
-"""Start real local stacks (ops.stack) on free ports in temporary folders, for tests."""
+"""Start real local stacks (ops.local.stack) on free ports in temporary folders, for tests."""
 
 import json
 import os
@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ops.stack import Stack, StackSettings
-from ops.stack.slack_sink import read_messages
+from ops.local.stack import Stack, StackSettings
+from ops.local.stack.slack_sink import read_messages
 from tests.support.ports import free_port, free_port_block
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

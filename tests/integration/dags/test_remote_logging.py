@@ -18,7 +18,7 @@ import boto3
 import httpx
 import pytest
 
-from ops.airflow import AirflowHome
+from ops.local.airflow import AirflowHome
 from tests.support.ports import free_port
 from tests.support.stack import REPO_ROOT, RunningStack
 

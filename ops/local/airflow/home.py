@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ops.stack.settings import REPO_ROOT
+from ops.local.stack.settings import REPO_ROOT
 
 
 def _bin(name: str) -> str:

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ops.stack.errors import StackError
+from ops.local.stack.errors import StackError
 
 DATABASES = ("mlflow", "serving", "airflow")
 

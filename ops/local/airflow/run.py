@@ -1,4 +1,4 @@
-"""Run DAGs with `dag.test()` here: `python -m ops.airflow.run DAG_ID CONF_JSON [DAG_ID CONF_JSON ...]`.
+"""Run DAGs with `dag.test()` here: `python -m ops.local.airflow.run DAG_ID CONF_JSON [DAG_ID CONF_JSON ...]`.
 
 Expects the env of AirflowHome.env(). Prints one JSON line per run: dag_id, run_id, state, each task's
 state and duration, and the return value of chosen tasks."""
@@ -63,7 +63,7 @@ def run(dag: Any, conf: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     if len(argv) % 2:
-        print("usage: python -m ops.airflow.run DAG_ID CONF_JSON [DAG_ID CONF_JSON ...]", file=sys.stderr)
+        print("usage: python -m ops.local.airflow.run DAG_ID CONF_JSON [DAG_ID CONF_JSON ...]", file=sys.stderr)
         return 2
     for dag_id, conf in zip(argv[::2], argv[1::2], strict=True):
         # Parse again per run: a run's conf updates the parsed DAG's params in place in this process.

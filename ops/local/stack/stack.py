@@ -8,12 +8,12 @@ from pathlib import Path
 
 import httpx
 
-from ops.stack import process
-from ops.stack.envfile import read_env_file, write_env_file
-from ops.stack.errors import StackError
-from ops.stack.postgres import Postgres
-from ops.stack.services import Service, gateway, mlflow_server, s3_server, slack_sink
-from ops.stack.settings import REPO_ROOT, StackSettings
+from ops.local.stack import process
+from ops.local.stack.envfile import read_env_file, write_env_file
+from ops.local.stack.errors import StackError
+from ops.local.stack.postgres import Postgres
+from ops.local.stack.services import Service, gateway, mlflow_server, s3_server, slack_sink
+from ops.local.stack.settings import REPO_ROOT, StackSettings
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 It answers like Slack does: 200 `ok` for a JSON object with `text` or `blocks`, 400 `invalid_payload`
 for a body that is not JSON, 400 `no_text` for one with neither field. `GET /` is its health check.
-Run: python -m ops.stack.slack_sink --port 8025 --file .stack/slack.jsonl
+Run: python -m ops.local.stack.slack_sink --port 8025 --file .stack/slack.jsonl
 """
 
 import argparse

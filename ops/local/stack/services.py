@@ -4,7 +4,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ops.stack.settings import StackSettings
+from ops.local.stack.settings import StackSettings
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def slack_sink(settings: StackSettings) -> Service:
     argv = [
         sys.executable,
         "-m",
-        "ops.stack.slack_sink",
+        "ops.local.stack.slack_sink",
         "--host",
         settings.host,
         "--port",

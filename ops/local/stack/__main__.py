@@ -1,4 +1,4 @@
-"""`python -m ops.stack up|down|status` (what `make up`, `make down` and `make status` run)."""
+"""`python -m ops.local.stack up|down|status` (what `make up`, `make down` and `make status` run)."""
 
 import argparse
 import sys
@@ -6,11 +6,11 @@ import time
 
 from pydantic import ValidationError
 
-from ops.stack import Stack, StackError, StackSettings
+from ops.local.stack import Stack, StackError, StackSettings
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ops.stack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ops.local.stack", description=__doc__)
     parser.add_argument("command", choices=("up", "down", "status"))
     args = parser.parse_args(argv)
     try:

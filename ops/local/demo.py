@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from ops.airflow.home import AirflowHome, write_env_file
-from ops.stack import Stack, StackSettings
-from ops.stack.slack_sink import read_messages
+from ops.local.airflow.home import AirflowHome, write_env_file
+from ops.local.stack import Stack, StackSettings
+from ops.local.stack.slack_sink import read_messages
 
 DAG_ID = "ml_train_register_and_reload"
 RUNS = (
@@ -94,7 +94,7 @@ def main() -> int:
     timed("Airflow metadata DB (SQLite, .stack/airflow)", airflow.migrate)
     mark = len(read_messages(settings.slack_log))
 
-    from ops.airflow.run import describe, load_dags
+    from ops.local.airflow.run import describe, load_dags
 
     timed("parse dags/", load_dags)
     results = []
