@@ -6,7 +6,17 @@ import time
 
 from pydantic import ValidationError
 
+from ops.local.airflow import logins
 from ops.local.stack import Stack, StackError, StackSettings
+
+
+def airflow_login(stack: Stack) -> str:
+    """Who logs in to the local Airflow: the admin (UI) and the CI/API user (REST clients)."""
+    users = logins(stack.env_file)
+    return (
+        f"(login {users['AIRFLOW_ADMIN_USER']} / {users['AIRFLOW_ADMIN_PASSWORD']}; "
+        f"API user {users['AIRFLOW_API_USER']}: $AIRFLOW_API_PASSWORD in {stack.env_file})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    MLflow   {s.mlflow_uri}")
             if s.with_gateway:
                 print(f"    gateway  {s.serving_url}")
+            if s.with_airflow:
+                print(f"    Airflow  {s.airflow_url}  {airflow_login(stack)}")
             print(f"    Slack    {s.slack_log} (webhook {s.slack_webhook_url})")
             print(f"    env      source {stack.env_file}")
         elif args.command == "down":
@@ -33,10 +45,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    data kept in {s.state_dir}")
         else:
             rows = stack.status()
-            print(f"{'service':<12} {'pid':>8}  {'health':<8} {'endpoint':<28} log")
+            print(f"{'service':<22} {'pid':>8}  {'health':<8} {'endpoint':<34} log")
             for row in rows:
                 health = "healthy" if row.healthy else ("DOWN" if row.pid is None else "UNHEALTHY")
-                print(f"{row.name:<12} {row.pid or '-':>8}  {health:<8} {row.endpoint:<28} {row.log}")
+                print(f"{row.name:<22} {row.pid or '-':>8}  {health:<8} {row.endpoint:<34} {row.log}")
+            if s.with_airflow:
+                print(f"Airflow UI {s.airflow_url}  {airflow_login(stack)}")
             return 0 if all(r.healthy for r in rows) else 1
         return 0
     except StackError as error:

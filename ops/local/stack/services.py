@@ -9,12 +9,14 @@ from ops.local.stack.settings import StackSettings
 
 @dataclass(frozen=True)
 class Service:
-    """A background process of the stack with an HTTP health check."""
+    """A background process of the stack with an HTTP health check: health_url answers below 500 or,
+    with health_key, its JSON reports that component `healthy` (Airflow's /api/v2/monitor/health)."""
 
     name: str
     argv: list[str]
     health_url: str
     env: dict[str, str] = field(default_factory=dict)
+    health_key: str | None = None
 
     def log_file(self, settings: StackSettings) -> Path:
         return settings.logs_dir / f"{self.name}.log"

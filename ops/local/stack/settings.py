@@ -20,6 +20,7 @@ class StackSettings(BaseSettings):
     mlflow_port: int = Field(default=5000, alias="MLFLOW_PORT")
     serving_port: int = Field(default=8000, alias="SERVING_PORT")
     slack_sink_port: int = Field(default=8025, alias="SLACK_SINK_PORT")
+    airflow_port: int = Field(default=8080, alias="AIRFLOW_PORT")
     postgres_port: int = Field(default=5433, alias="POSTGRES_PORT")
     s3_port: int = Field(default=8333, alias="S3_PORT")
     weed_base_port: int = Field(default=9333, alias="WEED_BASE_PORT")
@@ -27,6 +28,8 @@ class StackSettings(BaseSettings):
     aws_access_key_id: str = Field(default="mlops-local", alias="AWS_ACCESS_KEY_ID")
     aws_secret_access_key: str = Field(default="mlops-local-secret", alias="AWS_SECRET_ACCESS_KEY")
     with_gateway: bool = Field(default=True, alias="MLOPS_STACK_GATEWAY")
+    with_airflow: bool = Field(default=True, alias="MLOPS_STACK_AIRFLOW")
+    airflow_parallelism: int = Field(default=4, ge=2, alias="MLOPS_AIRFLOW_PARALLELISM")
     serving_config: Path = Field(
         default=REPO_ROOT / "serving" / "examples" / "local.yaml", alias="SERVING_CONFIG"
     )
@@ -51,6 +54,14 @@ class StackSettings(BaseSettings):
     @property
     def slack_webhook_url(self) -> str:
         return f"http://{self.host}:{self.slack_sink_port}/services/local/webhook"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://{self.host}:{self.airflow_port}"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.state_dir / "airflow"
 
     @property
     def slack_log(self) -> Path:

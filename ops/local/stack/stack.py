@@ -8,8 +8,11 @@ from pathlib import Path
 
 import httpx
 
+from ops.local.airflow import NAMES as AIRFLOW_NAMES
+from ops.local.airflow import AirflowHome, airflow_services
+from ops.local.airflow.home import ADMIN_USER, API_USER, LOGINS
 from ops.local.stack import process
-from ops.local.stack.envfile import read_env_file, write_env_file
+from ops.local.stack.envfile import GENERATED, read_env_file, write_env_file
 from ops.local.stack.errors import StackError
 from ops.local.stack.postgres import Postgres
 from ops.local.stack.services import Service, gateway, mlflow_server, s3_server, slack_sink
@@ -33,6 +36,17 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return httpx.get(url, timeout=timeout).status_code < 500
     except httpx.HTTPError:
         return False
+
+
+def service_healthy(service: Service) -> bool:
+    """The service's health check: HTTP below 500, or its component `healthy` in the health JSON."""
+    if service.health_key is None:
+        return http_ok(service.health_url)
+    try:
+        report = httpx.get(service.health_url, timeout=2.0).json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    return (report.get(service.health_key) or {}).get("status") == "healthy"
 
 
 def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.25) -> bool:
@@ -78,11 +92,17 @@ class Stack:
                 AWS_ACCESS_KEY_ID=s.aws_access_key_id,
                 AWS_SECRET_ACCESS_KEY=s.aws_secret_access_key,
             )
-        return write_env_file(self.env_file, values)
+        if s.with_airflow:
+            values.update(AIRFLOW_URL=s.airflow_url, AIRFLOW_ADMIN_USER=ADMIN_USER, AIRFLOW_API_USER=API_USER)
+        return write_env_file(self.env_file, values, {**GENERATED, **LOGINS})
 
     def client_env(self) -> dict[str, str]:
         """Environment for processes that use the stack (trainer, Airflow tasks, tests)."""
         return {k: v for k, v in self.env_values().items() if k != "MLOPS_STACK"}
+
+    def airflow(self) -> AirflowHome:
+        """The stack's Airflow (its home, users, keys and environment)."""
+        return AirflowHome(self.settings, self.env_values())
 
     def services(self) -> list[Service]:
         """The HTTP services of this mode, in start order."""
@@ -93,6 +113,8 @@ class Stack:
         ordered.append(mlflow_server(s))
         if s.with_gateway:
             ordered.append(gateway(s, self.api_key()))
+        if s.with_airflow:
+            ordered.extend(airflow_services(s, self.airflow().env()))
         return ordered
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -108,7 +130,7 @@ class Stack:
             )
 
     def _all_known_services(self) -> list[Service]:
-        names = ("slack-sink", "s3", "mlflow", "gateway")
+        names = ("slack-sink", "s3", "mlflow", "gateway", *AIRFLOW_NAMES)
         return [Service(n, [], "") for n in names]
 
     def _start_service(self, service: Service) -> bool:
@@ -130,7 +152,7 @@ class Stack:
                     f"{service.name} exited during start; see {service.log_file(s)}:\n"
                     + process.tail(service.log_file(s))
                 )
-            return http_ok(service.health_url)
+            return service_healthy(service)
 
         if not wait_until(healthy, s.start_timeout):
             raise StackError(
@@ -193,13 +215,24 @@ class Stack:
             self._start_postgres()
             if not was_running:
                 started.append("postgres")
-        for service in self.services():
+        services = self.services()
+        airflow = [svc for svc in services if svc.name in AIRFLOW_NAMES]
+        if airflow:
+            # Airflow takes longest to start: its components start first and come up meanwhile.
+            home = self.airflow()
+            home.write_passwords()
+            if home.migrate():
+                log(f"  migrated Airflow's metadata database ({home.database_url().split(':')[0]})")
+        for service in airflow + [svc for svc in services if svc not in airflow]:
             if self._start_service(service):
                 started.append(service.name)
                 log(f"  starting {service.name} (log: {service.log_file(s)})")
-            self._wait_healthy(service)
+            if service not in airflow:
+                self._wait_healthy(service)
             if service.name == "s3":
                 self._ensure_bucket()
+        for service in airflow:
+            self._wait_healthy(service)
         self.state_file.write_text(
             json.dumps({"mode": s.mode, "settings": s.model_dump(mode="json")}, indent=2)
         )
@@ -215,6 +248,13 @@ class Stack:
         if self.postgres.stop():
             stopped.append("postgres")
         return stopped
+
+    def _endpoint(self, service: Service) -> str:
+        if service.health_key:
+            return f"heartbeat ({service.health_key})"
+        if service.name == "airflow-api":
+            return self.settings.airflow_url
+        return service.health_url.rsplit("/", 1)[0]
 
     def status(self) -> list[ServiceStatus]:
         s = self.settings
@@ -236,8 +276,8 @@ class Stack:
                 ServiceStatus(
                     service.name,
                     pid,
-                    pid is not None and http_ok(service.health_url),
-                    service.health_url.rsplit("/", 1)[0],
+                    pid is not None and service_healthy(service),
+                    self._endpoint(service),
                     service.log_file(s),
                 )
             )
