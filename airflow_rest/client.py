@@ -118,6 +118,10 @@ class AirflowClient:
         response = self.request("GET", "/api/v2/dags", params={"limit": 1000})
         return sorted(d["dag_id"] for d in response.json()["dags"])
 
+    def dag(self, dag_id: str) -> dict[str, Any]:
+        """`GET /api/v2/dags/{dag_id}`: is_paused, tags, last parse time, ..."""
+        return self.request("GET", f"/api/v2/dags/{quote(dag_id, safe='')}").json()
+
     def trigger(self, dag_id: str, run_id: str, conf: dict[str, Any], note: str | None = None) -> Triggered:
         """Start a run with this run id; when one exists already (409), return it with created=False."""
         body: dict[str, Any] = {"dag_run_id": run_id, "logical_date": None, "conf": conf}

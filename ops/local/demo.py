@@ -1,174 +1,194 @@
-"""`make demo`: the whole loop on the local stack, twice: first version → champion, second → challenger
-under the canary, with Airflow running ml_train_register_and_reload (dag.test, SQLite under .stack/).
-Prints each step with its duration, then versions per alias, weights, a prediction from each variant,
-the Slack messages and the URLs. The stack stays up."""
+"""`make demo`: the whole loop on the local stack, through Airflow's front door (its REST API, as the
+cluster's commit trigger uses it), with every run visible in the Airflow UI:
 
-import contextlib
+1. a version → `champion` (a run triggered through the REST API);
+2. the commit trigger for the checkout's HEAD (`python -m commit_trigger --sha HEAD --repo .`): one
+   run per config the commit affects (the first commit to trigger trains every config), or none;
+3. a release that fails after the alias moved (a version registered outside Airflow that cannot score
+   its own input example; `register_sensor_check` releases it, the gateway refuses it), which triggers
+   `rollback_model` as its own DAG run, restoring the version that served before.
+
+Each task prints a line as it finishes; each run prints its UI link. The stack stays up."""
+
 import json
 import os
+import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
 import httpx
 
-from ops.local.airflow.home import AirflowHome, write_env_file
+from airflow_rest import AirflowClient, DagRun, TaskInstance
+from ops.local.airflow import API_USER
+from ops.local.faults import register_unscorable
 from ops.local.stack import Stack, StackSettings
+from ops.local.stack.settings import REPO_ROOT
 from ops.local.stack.slack_sink import read_messages
 
-DAG_ID = "ml_train_register_and_reload"
-RUNS = (
-    ("first version → champion", {"alias": "champion", "strategy": "canary"}),
-    (
-        "second version → challenger under the canary",
-        {
-            "alias": "challenger",
-            "strategy": "canary",
-            "overrides": {"hyperparameters": {"C": 0.5, "max_iter": 500}},
-        },
-    ),
-)
+TRAIN = "ml_train_register_and_reload"
+SENSOR = "register_sensor_check"
+ROLLBACK = "rollback_model"
+DAGS = (TRAIN, SENSOR, ROLLBACK)
+MODEL = "iris"
 
 
 def say(text: str) -> None:
     print(text, flush=True)
 
 
-class Progress(threading.Thread):
-    """Prints each task of the running DAG run as it finishes (polls the metadata DB)."""
-
-    def __init__(self, dag_id: str, since: float) -> None:
-        super().__init__(daemon=True)
-        self.dag_id, self.since, self.seen, self.stop = dag_id, since, set(), threading.Event()
-
-    def poll(self) -> None:
-        from airflow.models.taskinstance import TaskInstance
-        from airflow.settings import Session
-        from sqlalchemy import select
-
-        session = Session()
-        try:
-            rows = session.scalars(
-                select(TaskInstance).where(
-                    TaskInstance.dag_id == self.dag_id, TaskInstance.end_date.is_not(None)
-                )
-            ).all()
-            for ti in sorted(rows, key=lambda t: t.end_date):
-                key = (ti.run_id, ti.task_id, ti.try_number)
-                if key in self.seen or ti.end_date.timestamp() < self.since or ti.state is None:
-                    continue
-                self.seen.add(key)
-                seconds = (ti.end_date - ti.start_date).total_seconds() if ti.start_date else 0.0
-                say(f"    {ti.state!s:<16} {ti.task_id:<24} {seconds:6.1f}s")
-        finally:
-            session.close()
-
-    def run(self) -> None:
-        while not self.stop.wait(0.5):
-            with contextlib.suppress(Exception):
-                self.poll()
-
-    def finish(self) -> None:
-        self.stop.set()
-        self.join(timeout=5)
-        self.poll()
+def task_line(ti: TaskInstance) -> None:
+    seconds = f"{ti.duration:6.1f}s" if ti.duration is not None else "      -"
+    say(f"    {ti.state or '-':<16} {ti.task_id:<26} {seconds}")
 
 
-def timed(label: str, work):
-    started = time.perf_counter()
-    say(f"==> {label}")
-    result = work()
-    say(f"    done in {time.perf_counter() - started:.1f}s")
-    return result
+class Demo:
+    """The running stack, an Airflow client as the CI/API user, and what the demo did."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.settings = stack.settings
+        self.env = stack.env_values()
+        self.airflow = AirflowClient(self.settings.airflow_url, API_USER, self.env["AIRFLOW_API_PASSWORD"])
+        self.links: list[tuple[str, str]] = []
+        self.stamp = time.strftime("%Y%m%dT%H%M%S")
+
+    def wait_for_dags(self, timeout: float = 300.0) -> None:
+        """The DAG processor parses dags/ shortly after start; wait until the three DAGs are there."""
+        deadline = time.monotonic() + timeout
+        while not set(DAGS) <= set(self.airflow.dag_ids()):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"Airflow did not list {DAGS} within {timeout:.0f}s; see .stack/logs/")
+            time.sleep(2)
+
+    def follow(self, dag_id: str, run_id: str, label: str) -> DagRun:
+        link = self.airflow.ui_link(dag_id, run_id)
+        self.links.append((label, link))
+        say(f"    run {run_id}  {link}")
+        started = time.monotonic()
+        run = self.airflow.wait(dag_id, run_id, on_task=task_line)
+        say(f"    => {dag_id} {run.state} in {time.monotonic() - started:.1f}s")
+        return run
+
+    def trigger(self, dag_id: str, suffix: str, conf: dict[str, Any], label: str) -> DagRun:
+        run_id = f"demo-{self.stamp}-{suffix}"
+        say(f"==> {label}: {dag_id} conf={json.dumps(conf)}")
+        self.airflow.trigger(dag_id, run_id, conf, note=f"make demo: {label}")
+        return self.follow(dag_id, run_id, label)
+
+    def commit_trigger(self) -> list[DagRun]:
+        """`python -m commit_trigger` for HEAD, as the cluster's PostSync hook runs it; follow its runs."""
+        say("==> the commit trigger for the checkout's HEAD: python -m commit_trigger --sha HEAD --repo .")
+        env = {
+            **os.environ,
+            "AIRFLOW_URL": self.settings.airflow_url,
+            "AIRFLOW_API_USER": API_USER,
+            "AIRFLOW_API_PASSWORD": self.env["AIRFLOW_API_PASSWORD"],
+            "SLACK_WEBHOOK_URL": self.settings.slack_webhook_url,
+        }
+        argv = [sys.executable, "-m", "commit_trigger", "--sha", "HEAD", "--repo", str(REPO_ROOT), "--json"]
+        done = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+        lines = done.stdout.splitlines()
+        for line in lines[:-1] if done.returncode == 0 else lines:
+            say("    " + line)
+        if done.returncode != 0:
+            say(f"    skipped: the commit trigger exited {done.returncode}: {done.stderr.strip()[-300:]}")
+            return []
+        report = json.loads(lines[-1])
+        runs = []
+        for outcome in report["outcomes"]:
+            label = f"commit {report['change']['sha'][:12]} → {outcome['config']}"
+            runs.append(self.follow(report["dag_id"], outcome["run_id"], label))
+        return runs
+
+    def failure_and_rollback(self) -> tuple[DagRun, DagRun | None, str | None, str]:
+        """A broken version released by register_sensor_check; the rollback_model run it triggers."""
+        before = self.alias_version("challenger")
+        say("==> a version that cannot score its own input example, registered outside Airflow")
+        broken = register_unscorable(self.settings.mlflow_uri, MODEL)
+        say(f"    {MODEL} v{broken} registered (challenger serves v{before})")
+        run = self.trigger(SENSOR, "broken", {"model": MODEL, "alias": "challenger"}, "failed release")
+        rollback_id = self.airflow.xcom(SENSOR, run.run_id, "trigger_rollback_model", "trigger_run_id")
+        if not rollback_id:
+            say("    no rollback_model run was triggered")
+            return run, None, before, broken
+        say(f"==> {ROLLBACK}, triggered by the failed run as its own DAG run")
+        rollback = self.follow(ROLLBACK, rollback_id, "rollback")
+        return run, rollback, before, broken
+
+    def alias_version(self, alias: str) -> str | None:
+        response = httpx.get(
+            f"{self.settings.mlflow_uri}/api/2.0/mlflow/registered-models/alias",
+            params={"name": MODEL, "alias": alias},
+            timeout=10,
+        )
+        return response.json()["model_version"]["version"] if response.status_code == 200 else None
 
 
 def main() -> int:
     stack = Stack(StackSettings())
-    timed("local stack (MLflow, gateway, Slack sink)", lambda: stack.up(log=lambda line: say("  " + line)))
-    settings = stack.settings
-    airflow = AirflowHome(settings.state_dir / "airflow", stack.client_env(), stack.api_key())
-    env = {**airflow.env(), "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"}
-    os.environ.update(env)
-    write_env_file(airflow.home / "env", airflow.env())
-    timed("Airflow metadata DB (SQLite, .stack/airflow)", airflow.migrate)
-    mark = len(read_messages(settings.slack_log))
-
-    from ops.local.airflow.run import describe, load_dags
-
-    timed("parse dags/", load_dags)
-    results = []
-    for label, conf in RUNS:
-        dag = load_dags()[DAG_ID]  # fresh per run: a run's conf updates the parsed params in place
-        say(f"==> {DAG_ID}: {label}  conf={json.dumps(conf)}")
-        triggered = time.time()
-        progress = Progress(DAG_ID, triggered)
-        progress.start()
-        dag_run = dag.test(run_conf=conf)
-        progress.finish()
-        result = describe(dag_run)
-        verify = result["tasks"].get("verify", {})
-        serving_after = (
-            (verify["end"] - triggered) if verify.get("end") and verify["state"] == "success" else None
-        )
-        results.append((label, result, time.time() - triggered, serving_after))
-        say(
-            f"    run {result['state']} in {time.time() - triggered:.1f}s"
-            + (
-                f"; trigger → new version serving on every replica: {serving_after:.1f}s"
-                if serving_after
-                else ""
-            )
-        )
-        if result["state"] != "success":
-            say(f"    the run failed; task logs: {airflow.home / 'logs'}")
-            break
-    summary(stack, results, mark)
-    return 0 if all(r[1]["state"] == "success" for r in results) and len(results) == len(RUNS) else 1
+    began = time.monotonic()
+    say("==> local stack (MLflow, gateway, Airflow, Slack sink)")
+    stack.up(log=lambda line: say("  " + line))
+    say(f"    up in {time.monotonic() - began:.1f}s")
+    demo = Demo(stack)
+    demo.wait_for_dags()
+    mark = len(read_messages(stack.settings.slack_log))
+    champion = demo.trigger(
+        TRAIN, "champion", {"alias": "champion", "strategy": "canary"}, "a version → champion"
+    )
+    commit_runs = demo.commit_trigger() if champion.state == "success" else []
+    failed, rollback, before, broken = demo.failure_and_rollback()
+    restored = demo.alias_version("challenger")
+    summary(demo, mark, before, broken, restored)
+    ok = (
+        champion.state == "success"
+        and all(r.state == "success" for r in commit_runs)
+        and failed.state == "failed"
+        and rollback is not None
+        and rollback.state == "success"
+        and restored == before
+    )
+    say("==> demo " + ("done" if ok else "FAILED (see the runs above and .stack/logs/)"))
+    return 0 if ok else 1
 
 
-def summary(stack: Stack, results: list[tuple[str, dict[str, Any], float, float | None]], mark: int) -> None:
-    settings = stack.settings
+def summary(demo: Demo, mark: int, before: str | None, broken: str, restored: str | None) -> None:
+    settings = demo.settings
     gateway = settings.serving_url
-    status = httpx.get(f"{gateway}/v1/models/iris", timeout=10).json()
+    status = httpx.get(f"{gateway}/v1/models/{MODEL}", timeout=10).json()
     say("\n================ summary ================")
-    for label, result, seconds, serving_after in results:
-        version = (result["tasks"].get("summary", {}).get("value") or {}).get("version")
-        line = f"  {label}: {result['state']}, v{version}, run {seconds:.1f}s"
-        say(line + (f", trigger → serving {serving_after:.1f}s" if serving_after else ""))
+    say(
+        f"failed release of v{broken}: challenger back on v{restored} "
+        f"({'restored' if restored == before else f'expected v{before}'})"
+    )
     say("versions per alias (gateway): " + ", ".join(f"{a}=v{v}" for a, v in status["aliases"].items()))
     say(f"weights: {status['weights']}")
     canary = status.get("canary") or {}
-    say(
-        f"canary: {canary.get('status')} v{canary.get('version')} at {canary.get('weight')}% "
-        f"(steps {canary.get('steps')})"
-    )
-    headers = {"X-API-Key": stack.api_key()}
+    say(f"canary: {canary.get('status')} v{canary.get('version')} at {canary.get('weight')}%")
     for variant in status["variants"]:
         response = httpx.post(
-            f"{gateway}/v1/models/iris/predict",
+            f"{gateway}/v1/models/{MODEL}/predict",
             json={"inputs": [[5.1, 3.5, 1.4, 0.2]]},
-            headers={**headers, "X-Variant": variant["name"]},
+            headers={"X-API-Key": demo.env["INTERNAL_API_KEY"], "X-Variant": variant["name"]},
             timeout=30,
         )
         body = response.json()
         say(
-            f"prediction from {variant['name']}: {body.get('predictions', body)} "
-            f"(version {body.get('version')})"
+            f"prediction from {variant['name']}: {body.get('predictions', body)} (version {body.get('version')})"
         )
-    say("Slack messages (.stack/slack.jsonl):")
+    say(f"Slack messages ({settings.slack_log}):")
     for message in read_messages(settings.slack_log)[mark:]:
-        say("  " + (message.get("text") or json.dumps(message))[:300])
-    say(f"MLflow:   {settings.mlflow_uri}")
-    say(f"gateway:  {gateway}  (GET /v1/models/iris, POST /v1/models/iris/predict, docs at /docs)")
-    say("try it (X-Routing-Key keeps a caller on one variant):")
+        say("  " + (message.get("text") or json.dumps(message))[:240].replace("\n", " | "))
+    say("Airflow runs (UI):")
+    for label, link in demo.links:
+        say(f"  {label:<34} {link}")
+    say(f"Airflow UI: {settings.airflow_url}  (login admin / {demo.env['AIRFLOW_ADMIN_PASSWORD']})")
+    say(f"MLflow:     {settings.mlflow_uri}")
+    say(f"gateway:    {gateway}  (GET /v1/models/{MODEL}, POST /v1/models/{MODEL}/predict, docs at /docs)")
     say(
-        f"  curl -s {gateway}/v1/models/iris/predict -H 'Content-Type: application/json' "
+        f"  curl -s {gateway}/v1/models/{MODEL}/predict -H 'Content-Type: application/json' "
         "-H 'X-Routing-Key: user-42' -d '{\"inputs\": [[5.1, 3.5, 1.4, 0.2]]}'"
-    )
-    say(
-        f"Airflow UI: source {settings.state_dir / 'airflow' / 'env'} && airflow standalone  "
-        "(http://localhost:8080, login and password printed at start; stop with Ctrl-C)"
     )
     say("the stack stays up: `make status`, `make down`")
 
