@@ -21,7 +21,6 @@ import httpx
 
 from airflow_rest import AirflowClient, DagRun, TaskInstance
 from ops.local.airflow import API_USER
-from ops.local.faults import register_unscorable
 from ops.local.stack import Stack, StackSettings
 from ops.local.stack.settings import REPO_ROOT
 from ops.local.stack.slack_sink import read_messages
@@ -65,9 +64,9 @@ class Demo:
         link = self.airflow.ui_link(dag_id, run_id)
         self.links.append((label, link))
         say(f"    run {run_id}  {link}")
-        started = time.monotonic()
         run = self.airflow.wait(dag_id, run_id, on_task=task_line)
-        say(f"    => {dag_id} {run.state} in {time.monotonic() - started:.1f}s")
+        took = (run.end_date - run.start_date).total_seconds() if run.start_date and run.end_date else 0.0
+        say(f"    => {dag_id} {run.state} (ran {took:.1f}s)")
         return run
 
     def trigger(self, dag_id: str, suffix: str, conf: dict[str, Any], label: str) -> DagRun:
@@ -105,9 +104,14 @@ class Demo:
         """A broken version released by register_sensor_check; the rollback_model run it triggers."""
         before = self.alias_version("challenger")
         say("==> a version that cannot score its own input example, registered outside Airflow")
-        broken = register_unscorable(self.settings.mlflow_uri, MODEL)
+        argv = [sys.executable, "-m", "ops.local.faults", self.settings.mlflow_uri, MODEL]
+        done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"could not register the broken version: {done.stderr.strip()[-500:]}")
+        broken = done.stdout.split()[-1]
         say(f"    {MODEL} v{broken} registered (challenger serves v{before})")
-        run = self.trigger(SENSOR, "broken", {"model": MODEL, "alias": "challenger"}, "failed release")
+        conf = {"model": MODEL, "alias": "challenger"}
+        run = self.trigger(SENSOR, "broken", conf, "release of the broken version (fails on purpose)")
         rollback_id = self.airflow.xcom(SENSOR, run.run_id, "trigger_rollback_model", "trigger_run_id")
         if not rollback_id:
             say("    no rollback_model run was triggered")
@@ -174,9 +178,8 @@ def summary(demo: Demo, mark: int, before: str | None, broken: str, restored: st
             timeout=30,
         )
         body = response.json()
-        say(
-            f"prediction from {variant['name']}: {body.get('predictions', body)} (version {body.get('version')})"
-        )
+        predictions = body.get("predictions", body)
+        say(f"prediction from {variant['name']}: {predictions} (version {body.get('version')})")
     say(f"Slack messages ({settings.slack_log}):")
     for message in read_messages(settings.slack_log)[mark:]:
         say("  " + (message.get("text") or json.dumps(message))[:240].replace("\n", " | "))

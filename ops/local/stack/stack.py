@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 
-from ops.local.airflow import NAMES as AIRFLOW_NAMES
-from ops.local.airflow import AirflowHome, airflow_services
-from ops.local.airflow.home import ADMIN_USER, API_USER, LOGINS
+# Modules, not names: ops.local.airflow imports this package's modules too (resolved at call time).
+from ops.local.airflow import home as airflow_home
+from ops.local.airflow import services as airflow_services
 from ops.local.stack import process
 from ops.local.stack.envfile import GENERATED, read_env_file, write_env_file
 from ops.local.stack.errors import StackError
@@ -93,16 +93,20 @@ class Stack:
                 AWS_SECRET_ACCESS_KEY=s.aws_secret_access_key,
             )
         if s.with_airflow:
-            values.update(AIRFLOW_URL=s.airflow_url, AIRFLOW_ADMIN_USER=ADMIN_USER, AIRFLOW_API_USER=API_USER)
-        return write_env_file(self.env_file, values, {**GENERATED, **LOGINS})
+            values.update(
+                AIRFLOW_URL=s.airflow_url,
+                AIRFLOW_ADMIN_USER=airflow_home.ADMIN_USER,
+                AIRFLOW_API_USER=airflow_home.API_USER,
+            )
+        return write_env_file(self.env_file, values, {**GENERATED, **airflow_home.LOGINS})
 
     def client_env(self) -> dict[str, str]:
         """Environment for processes that use the stack (trainer, Airflow tasks, tests)."""
         return {k: v for k, v in self.env_values().items() if k != "MLOPS_STACK"}
 
-    def airflow(self) -> AirflowHome:
+    def airflow(self) -> "airflow_home.AirflowHome":
         """The stack's Airflow (its home, users, keys and environment)."""
-        return AirflowHome(self.settings, self.env_values())
+        return airflow_home.AirflowHome(self.settings, self.env_values())
 
     def services(self) -> list[Service]:
         """The HTTP services of this mode, in start order."""
@@ -114,7 +118,7 @@ class Stack:
         if s.with_gateway:
             ordered.append(gateway(s, self.api_key()))
         if s.with_airflow:
-            ordered.extend(airflow_services(s, self.airflow().env()))
+            ordered.extend(airflow_services.airflow_services(s, self.airflow().env()))
         return ordered
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -130,7 +134,7 @@ class Stack:
             )
 
     def _all_known_services(self) -> list[Service]:
-        names = ("slack-sink", "s3", "mlflow", "gateway", *AIRFLOW_NAMES)
+        names = ("slack-sink", "s3", "mlflow", "gateway", *airflow_services.NAMES)
         return [Service(n, [], "") for n in names]
 
     def _start_service(self, service: Service) -> bool:
@@ -216,7 +220,7 @@ class Stack:
             if not was_running:
                 started.append("postgres")
         services = self.services()
-        airflow = [svc for svc in services if svc.name in AIRFLOW_NAMES]
+        airflow = [svc for svc in services if svc.name in airflow_services.NAMES]
         if airflow:
             # Airflow takes longest to start: its components start first and come up meanwhile.
             home = self.airflow()
