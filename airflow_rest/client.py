@@ -118,6 +118,15 @@ class AirflowClient:
         response = self.request("GET", "/api/v2/dags", params={"limit": 1000})
         return sorted(d["dag_id"] for d in response.json()["dags"])
 
+    def wait_for_dags(self, dag_ids: list[str], timeout: float = 300.0, interval: float = 2.0) -> None:
+        """Wait until Airflow lists these DAGs (the DAG processor parses new files shortly after start)."""
+        deadline = time.monotonic() + timeout
+        while not set(dag_ids) <= set(self.dag_ids()):
+            if time.monotonic() > deadline:
+                missing = sorted(set(dag_ids) - set(self.dag_ids()))
+                raise TimeoutError(f"Airflow at {self.base_url} does not list {missing} after {timeout:.0f}s")
+            time.sleep(interval)
+
     def dag(self, dag_id: str) -> dict[str, Any]:
         """`GET /api/v2/dags/{dag_id}`: is_paused, tags, last parse time, ..."""
         return self.request("GET", f"/api/v2/dags/{quote(dag_id, safe='')}").json()

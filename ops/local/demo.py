@@ -52,14 +52,6 @@ class Demo:
         self.links: list[tuple[str, str]] = []
         self.stamp = time.strftime("%Y%m%dT%H%M%S")
 
-    def wait_for_dags(self, timeout: float = 300.0) -> None:
-        """The DAG processor parses dags/ shortly after start; wait until the three DAGs are there."""
-        deadline = time.monotonic() + timeout
-        while not set(DAGS) <= set(self.airflow.dag_ids()):
-            if time.monotonic() > deadline:
-                raise SystemExit(f"Airflow did not list {DAGS} within {timeout:.0f}s; see .stack/logs/")
-            time.sleep(2)
-
     def follow(self, dag_id: str, run_id: str, label: str) -> DagRun:
         link = self.airflow.ui_link(dag_id, run_id)
         self.links.append((label, link))
@@ -136,7 +128,7 @@ def main() -> int:
     stack.up(log=lambda line: say("  " + line))
     say(f"    up in {time.monotonic() - began:.1f}s")
     demo = Demo(stack)
-    demo.wait_for_dags()
+    demo.airflow.wait_for_dags(list(DAGS))
     mark = len(read_messages(stack.settings.slack_log))
     champion = demo.trigger(
         TRAIN, "champion", {"alias": "champion", "strategy": "canary"}, "a version → champion"
