@@ -9,7 +9,8 @@ from airflow_rest import AirflowAuthError, AirflowClient
 from ops.local.airflow import ADMIN_USER, API_USER, NAMES
 from tests.e2e.conftest import DAGS, Loop
 
-pytestmark = pytest.mark.slow
+# Module fixtures run several DAG runs on a real scheduler: more than the default per-test timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def test_ui_and_api_with_the_three_dags_and_healthy_components(loop: Loop) -> None:

@@ -17,7 +17,8 @@ from ops.local.airflow import API_USER
 from tests.e2e.conftest import Loop
 from tests.support.stack import REPO_ROOT
 
-pytestmark = pytest.mark.slow
+# Module fixtures run several DAG runs on a real scheduler: more than the default per-test timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 TRAIN = "ml_train_register_and_reload"
 
 

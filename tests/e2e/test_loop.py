@@ -13,7 +13,8 @@ import pytest
 from ops.local.faults import register_unscorable
 from tests.e2e.conftest import ROLLBACK_TRIGGER, Loop, RunResult
 
-pytestmark = pytest.mark.slow
+# Module fixtures run several DAG runs on a real scheduler: more than the default per-test timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 TRAIN = "ml_train_register_and_reload"
 
 
