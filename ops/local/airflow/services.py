@@ -17,7 +17,7 @@ def _airflow() -> str:
 def airflow_services(settings: StackSettings, env: dict[str, str]) -> list[Service]:
     """The four components; the API server's health endpoint reports the other three by heartbeat.
 
-    Scheduler and triggerer skip their log servers (`-s`, --skip-serve-logs): every component reads
+    Scheduler and triggerer skip their log servers (--skip-serve-logs): every component reads
     the same log folder here, and those servers would bind fixed ports (8793, 8794)."""
     health = f"{settings.airflow_url}/api/v2/monitor/health"
     api = [_airflow(), "api-server", "--host", settings.host, "--port", str(settings.airflow_port)]
