@@ -42,14 +42,20 @@ def matches(pattern: str, path: str) -> bool:
 
 
 class ConfigRule(BaseModel):
-    """One config that trains on commit: the trigger form its runs get, and extra paths that train it."""
+    """One config that trains on commit: the trigger form its runs get (`first_conf` merged over it for
+    the first commit that triggers training, e.g. the first version becomes the champion that later
+    challengers are compared with), and extra paths that train it."""
 
     model_config = ConfigDict(extra="forbid")
 
     conf: dict[str, Any] = Field(default_factory=dict)
+    first_conf: dict[str, Any] = Field(default_factory=dict)
     paths: list[str] = Field(default_factory=list)
 
-    @field_validator("conf")
+    def run_conf(self, first: bool) -> dict[str, Any]:
+        return {**self.conf, **(self.first_conf if first else {})}
+
+    @field_validator("conf", "first_conf")
     @classmethod
     def _no_reserved_keys(cls, conf: dict[str, Any]) -> dict[str, Any]:
         reserved = sorted(set(conf) & set(RESERVED_CONF))

@@ -106,7 +106,7 @@ def trigger(
     outcomes = []
     for config, reasons in planned.items():
         run_id = run_id_for(change.sha, config)
-        conf = {**rules.configs[config].conf, "config": config, "git_commit": change.sha}
+        conf = {**rules.configs[config].run_conf(change.first), "config": config, "git_commit": change.sha}
         note = f"Triggered by commit {change.sha[:12]}: {', '.join(reasons)[:500]}"
         done = client.trigger(rules.dag_id, run_id, conf, note=note)
         link = f"{ui_base}/dags/{quote(rules.dag_id, safe='')}/runs/{quote(run_id, safe='')}"

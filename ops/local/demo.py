@@ -130,16 +130,15 @@ def main() -> int:
     demo = Demo(stack)
     demo.airflow.wait_for_dags(list(DAGS))
     mark = len(read_messages(stack.settings.slack_log))
-    champion = demo.trigger(
-        TRAIN, "champion", {"alias": "champion", "strategy": "canary"}, "a version → champion"
-    )
-    commit_runs = demo.commit_trigger() if champion.state == "success" else []
+    commit_runs = demo.commit_trigger()
+    conf = {"alias": "challenger", "strategy": "canary", "overrides": {"hyperparameters": {"C": 0.5}}}
+    challenger = demo.trigger(TRAIN, "challenger", conf, "a new version → challenger under the canary")
     failed, rollback, before, broken = demo.failure_and_rollback()
     restored = demo.alias_version("challenger")
     summary(demo, mark, before, broken, restored)
     ok = (
-        champion.state == "success"
-        and all(r.state == "success" for r in commit_runs)
+        all(r.state == "success" for r in commit_runs)
+        and challenger.state == "success"
         and failed.state == "failed"
         and rollback is not None
         and rollback.state == "success"

@@ -3,6 +3,10 @@ a real Airflow: API server, scheduler with LocalExecutor, DAG processor, trigger
 per e2e package run. DAG runs are triggered and followed through Airflow's REST API, as the commit
 trigger and the demo do."""
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +16,9 @@ import httpx
 import pytest
 
 from airflow_rest import AirflowClient, DagRun, TaskInstance
+from ops.local.airflow import API_USER
 from ops.local.stack import Stack
-from tests.support.stack import RunningStack, SlackSink, stack_settings
+from tests.support.stack import REPO_ROOT, RunningStack, SlackSink, stack_settings
 
 DAGS = ["ml_train_register_and_reload", "register_sensor_check", "rollback_model"]
 # The release DAGs start rollback_model with this TriggerDagRunOperator task.
@@ -74,6 +79,28 @@ class Loop:
         """The rollback_model run a failed release triggered (its own DAG run), once it is done."""
         run_id = release.value(ROLLBACK_TRIGGER, "trigger_run_id")
         return self.result("rollback_model", run_id) if run_id else None
+
+    def commit_trigger(self, *args: str) -> tuple[int, dict[str, Any] | None, str]:
+        """`python -m commit_trigger ARGS --json` as the cluster's hook runs it: exit code, report, output."""
+        env = {
+            **os.environ,
+            "AIRFLOW_URL": self.running.settings.airflow_url,
+            "AIRFLOW_API_USER": API_USER,
+            "AIRFLOW_API_PASSWORD": self.running.stack.env_values()["AIRFLOW_API_PASSWORD"],
+            "SLACK_WEBHOOK_URL": self.running.settings.slack_webhook_url,
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "commit_trigger", *args, "--json"],
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        lines = done.stdout.splitlines()
+        report = json.loads(lines[-1]) if done.returncode == 0 and lines else None
+        return done.returncode, report, done.stdout + done.stderr
 
     def status(self, model: str = "iris") -> dict[str, Any]:
         return httpx.get(f"{self.running.settings.serving_url}/v1/models/{model}", timeout=10).json()

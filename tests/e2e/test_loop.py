@@ -1,20 +1,28 @@
-"""The whole loop against the real local stack: runs triggered through Airflow's REST API and executed
-by its scheduler (LocalExecutor, MLOPS_RUNTIME=local).
+"""The whole loop against the real local stack: runs triggered through Airflow's REST API (by the commit
+trigger, as the cluster's PostSync hook runs it, and directly) and executed by Airflow's scheduler
+(LocalExecutor, MLOPS_RUNTIME=local).
 
-Batch 1: champion, then challenger under the canary, a failed quality gate, bad conf.
+Batch 1: the first commit trains every config once (champion), a second commit trains the config it
+changed (challenger under the canary), repeated triggers start nothing; a failed quality gate, bad conf.
 Batch 2: a broken version registered outside Airflow (the gateway refuses it) and a verify that fails:
 both trigger rollback_model as a separate DAG run that restores before_version; rollback_model run by
 hand is idempotent."""
 
+import json
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
+from mlflow import MlflowClient
 
 from ops.local.faults import register_unscorable
 from tests.e2e.conftest import ROLLBACK_TRIGGER, Loop, RunResult
+from tests.support.stack import REPO_ROOT
 
 # Module fixtures run several DAG runs on a real scheduler: more than the default per-test timeout.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 TRAIN = "ml_train_register_and_reload"
 
 
@@ -23,19 +31,62 @@ def texts_for(loop: Loop, run: RunResult) -> list[str]:
     return [m.get("text", "") for m in loop.slack.messages() if run.run_id in m.get("text", "")]
 
 
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def make_repo(path: Path) -> str:
+    """A repository with the project's rules and configs; its first commit."""
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "ci@example.invalid")
+    git(path, "config", "user.name", "ci")
+    (path / "trainer").mkdir()
+    shutil.copy(REPO_ROOT / "trainer" / "train-on-commit.yaml", path / "trainer")
+    shutil.copytree(REPO_ROOT / "trainer" / "configs", path / "trainer" / "configs")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "first")
+    return git(path, "rev-parse", "HEAD")
+
+
+def commit_changes(path: Path) -> str:
+    """A commit that changes the iris and wine configs and a document (only iris trains on commit)."""
+    for name in ("iris.json", "wine.json"):
+        file = path / "trainer" / "configs" / name
+        config = json.loads(file.read_text())
+        config["tags"] = {**config.get("tags", {}), "changed_by": "e2e"}
+        file.write_text(json.dumps(config, indent=2))
+    (path / "docs").mkdir()
+    (path / "docs" / "notes.md").write_text("notes\n")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "tune iris and wine")
+    return git(path, "rev-parse", "HEAD")
+
+
 @pytest.fixture(scope="module")
-def batch1(loop: Loop) -> dict[str, Any]:
-    before = loop.alias_version("iris", "challenger")
-    champion = loop.run(TRAIN, {"alias": "champion"}, "champion")
-    challenger_conf = {"alias": "challenger", "overrides": {"hyperparameters": {"C": 0.5, "max_iter": 500}}}
-    challenger = loop.run(TRAIN, challenger_conf, "challenger")
+def commits(loop: Loop, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    repo = tmp_path_factory.mktemp("commit-repo")
+    first = make_repo(repo)
+    out: dict[str, Any] = {"first_sha": first}
+    out["first"] = loop.commit_trigger("--sha", first, "--repo", str(repo))
+    out["first_again"] = loop.commit_trigger("--sha", first, "--repo", str(repo))
+    out["champion"] = loop.result(TRAIN, f"commit-{first}-iris")
+    second = commit_changes(repo)
+    out["second_sha"] = second
+    out["second"] = loop.commit_trigger("--sha", second, "--repo", str(repo))
+    out["second_again"] = loop.commit_trigger("--sha", second, "--repo", str(repo))
+    out["challenger"] = loop.result(TRAIN, f"commit-{second}-iris")
+    return out
+
+
+@pytest.fixture(scope="module")
+def batch1(loop: Loop, commits: dict[str, Any]) -> dict[str, Any]:
     gate = loop.run(TRAIN, {"alias": "challenger", "quality_threshold": 0.999}, "gate")
     bad_config = loop.run(TRAIN, {"config": "nope"}, "bad-config")
     bad_strategy = loop.run(TRAIN, {"strategy": "ab"}, "bad-strategy")
     return {
-        "challenger_before": before,
-        "champion": champion,
-        "challenger": challenger,
+        "champion": commits["champion"],
+        "challenger": commits["challenger"],
         "gate": gate,
         "bad_config": bad_config,
         "bad_strategy": bad_strategy,
@@ -43,12 +94,58 @@ def batch1(loop: Loop) -> dict[str, Any]:
     }
 
 
+def test_the_first_commit_trains_every_config_once_as_champion(loop: Loop, commits: dict[str, Any]) -> None:
+    sha = commits["first_sha"]
+    code, report, output = commits["first"]
+    assert code == 0, output
+    assert report["change"]["first"] is True and report["started"] == [f"commit-{sha}-iris"]
+    code, again, output = commits["first_again"]
+    assert code == 0 and again["started"] == [], output
+    run = commits["champion"]
+    assert run.state == "success"
+    assert run.run.conf == {"alias": "champion", "strategy": "canary", "config": "iris", "git_commit": sha}
+    version = run.value("summary")["version"]
+    assert (
+        MlflowClient(loop.running.tracking_uri).get_model_version("iris", version).tags["git_commit"] == sha
+    )
+
+
+def test_a_commit_trains_one_run_per_affected_config_and_a_repeat_starts_none(
+    loop: Loop, commits: dict[str, Any]
+) -> None:
+    first, sha = commits["first_sha"], commits["second_sha"]
+    code, report, output = commits["second"]
+    assert code == 0, output
+    # The base is the last commit that trained, found in Airflow; wine.json changed too, but wine is
+    # not in the rules.
+    assert report["change"]["base"] == first
+    assert report["change"]["paths"] == [
+        "docs/notes.md",
+        "trainer/configs/iris.json",
+        "trainer/configs/wine.json",
+    ]
+    assert report["started"] == [f"commit-{sha}-iris"]
+    code, again, output = commits["second_again"]
+    assert code == 0, output
+    assert again["started"] == [] and [o["run_id"] for o in again["outcomes"]] == [f"commit-{sha}-iris"]
+    assert "iris: already triggered" in output
+    assert [r.run_id for r in loop.airflow.runs(TRAIN, run_id_prefix=f"commit-{sha}")] == [
+        f"commit-{sha}-iris"
+    ]
+    assert commits["challenger"].run.conf["alias"] == "challenger"
+    texts = [m.get("text", "") for m in loop.slack.messages() if sha[:12] in m.get("text", "")]
+    assert any(
+        t.startswith(":arrow_forward: commit " + sha[:12]) and f"commit-{sha}-iris" in t for t in texts
+    )
+    assert any(t.startswith(":repeat: commit " + sha[:12]) for t in texts)
+
+
 def test_success_path_serves_the_new_versions(loop: Loop, batch1: dict[str, Any]) -> None:
     champion, challenger = batch1["champion"], batch1["challenger"]
     assert champion.state == "success" and challenger.state == "success"
     v1, v2 = champion.value("summary")["version"], challenger.value("summary")["version"]
     assert int(v2) == int(v1) + 1
-    assert challenger.value("summary")["before_version"] == batch1["challenger_before"]
+    assert challenger.value("summary")["before_version"] is None
     status = loop.status()
     assert status["aliases"] == {"champion": v1, "challenger": v2}
     assert all(r["versions"] == {"champion": v1, "challenger": v2} for r in status["replicas"] if r["alive"])

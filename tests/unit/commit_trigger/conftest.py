@@ -16,7 +16,7 @@ RULES = """\
 dag_id: ml_train_register_and_reload
 retrain_all: ["trainer/**/*.py", "trainer/model_profiles.yaml"]
 configs:
-  iris: {conf: {alias: challenger, strategy: canary}}
+  iris: {conf: {alias: challenger, strategy: canary}, first_conf: {alias: champion}}
   wine: {conf: {alias: challenger}, paths: ["data/wine/**"]}
 """
 

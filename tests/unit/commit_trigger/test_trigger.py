@@ -42,8 +42,9 @@ def test_first_trigger_trains_every_config_then_only_what_changed(
     assert change.first and plan(rules, change).keys() == {"iris", "wine"}
     report = trigger(client(), rules, change, plan(rules, change), "http://ui")
     assert [o.run_id for o in report.started] == [run_id_for(first, "iris"), run_id_for(first, "wine")]
+    # The first training of a config uses first_conf over conf: that version becomes the champion.
     assert fake.runs[(DAG, run_id_for(first, "iris"))]["conf"] == {
-        "alias": "challenger",
+        "alias": "champion",
         "strategy": "canary",
         "config": "iris",
         "git_commit": first,
@@ -59,6 +60,11 @@ def test_first_trigger_trains_every_config_then_only_what_changed(
     head = repo.commit("docs/other.md")
     change = find_change(repo.git, client(), DAG, head, None)
     assert change.base == first and plan(rules, change) == {"wine": ["trainer/configs/wine.json"]}
+
+    tuned = repo.commit("trainer/configs/iris.json")
+    change = find_change(repo.git, client(), DAG, tuned, None)
+    trigger(client(), rules, change, plan(rules, change), "http://ui")
+    assert fake.runs[(DAG, run_id_for(tuned, "iris"))]["conf"]["alias"] == "challenger"
 
 
 def test_a_repeated_trigger_starts_nothing(
