@@ -63,9 +63,10 @@ class AirflowHome:
 
     def keys(self) -> dict[str, str]:
         """The signing/encryption keys, generated on first use and kept (tokens survive restarts)."""
-        return write_env_file(
-            self.keys_file, {}, KEYS, header="Airflow's keys for the local stack (generated)"
-        )
+        existing = read_env_file(self.keys_file)
+        if all(existing.get(name) for name in KEYS):
+            return {name: existing[name] for name in KEYS}
+        return write_env_file(self.keys_file, {}, KEYS, header="Airflow's keys of the local stack")
 
     def connections(self) -> dict[str, str]:
         """AIRFLOW_CONN_* the DAGs use, pointed at the stack."""

@@ -104,9 +104,16 @@ class Stack:
         """Environment for processes that use the stack (trainer, Airflow tasks, tests)."""
         return {k: v for k, v in self.env_values().items() if k != "MLOPS_STACK"}
 
+    def written_values(self) -> dict[str, str]:
+        """`.stack/env` as the last `up` wrote it; written only when it lacks a generated value, so
+        `make status` never rewrites it."""
+        values = read_env_file(self.env_file)
+        generated = {**GENERATED, **airflow_home.LOGINS}
+        return values if all(values.get(name) for name in generated) else self.env_values()
+
     def airflow(self) -> "airflow_home.AirflowHome":
         """The stack's Airflow (its home, users, keys and environment)."""
-        return airflow_home.AirflowHome(self.settings, self.env_values())
+        return airflow_home.AirflowHome(self.settings, self.written_values())
 
     def services(self) -> list[Service]:
         """The HTTP services of this mode, in start order."""

@@ -99,3 +99,14 @@ def test_components_and_their_health_checks(tmp_path: Path) -> None:
     assert [svc.name for svc in Stack(s).services()][-4:] == list(NAMES)
     no_airflow = StackSettings(MLOPS_STACK_DIR=tmp_path, MLOPS_STACK_AIRFLOW="false")
     assert not set(NAMES) & {svc.name for svc in Stack(no_airflow).services()}
+
+
+def test_status_rewrites_no_file(tmp_path: Path) -> None:
+    """`make status` reads .stack/env and Airflow's keys; only `up` writes them."""
+    stack = Stack(settings(tmp_path))
+    stack.env_values()
+    stack.airflow().keys()
+    files = (stack.env_file, stack.airflow().keys_file)
+    before = {f: (f.read_text(), f.stat().st_mtime_ns) for f in files}
+    stack.status()
+    assert {f: (f.read_text(), f.stat().st_mtime_ns) for f in files} == before
