@@ -11,6 +11,7 @@ hand is idempotent."""
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 TRAIN = "ml_train_register_and_reload"
 
 
-def texts_for(loop: Loop, run: RunResult) -> list[str]:
-    """Slack texts that name this DAG run."""
-    return [m.get("text", "") for m in loop.slack.messages() if run.run_id in m.get("text", "")]
+def texts_for(loop: Loop, run: RunResult, wait_for: str | None = None, timeout: float = 120.0) -> list[str]:
+    """Slack texts that name this DAG run; with `wait_for`, wait until one starts with it (DAG-level
+    callbacks run in the DAG processor after the run ended, so their message can come later)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        texts = [m.get("text", "") for m in loop.slack.messages() if run.run_id in m.get("text", "")]
+        if wait_for is None or any(t.startswith(wait_for) for t in texts) or time.monotonic() > deadline:
+            return texts
+        time.sleep(1)
 
 
 def git(repo: Path, *args: str) -> str:
@@ -155,7 +162,7 @@ def test_success_path_serves_the_new_versions(loop: Loop, batch1: dict[str, Any]
     assert challenger.task_state(ROLLBACK_TRIGGER) == "skipped"
     assert loop.rollback_of(challenger) is None
     for run, version, alias in ((champion, v1, "champion"), (challenger, v2, "challenger")):
-        texts = texts_for(loop, run)
+        texts = texts_for(loop, run, wait_for=":white_check_mark: DAG ml_train_register_and_reload")
         assert any(t.startswith(f":rocket: iris v{version} serves on alias {alias}") for t in texts), texts
         assert any("accuracy=" in t for t in texts)
         assert any(t.startswith(":white_check_mark: DAG ml_train_register_and_reload") for t in texts), texts
@@ -186,7 +193,7 @@ def test_bad_conf_fails_the_first_task_with_its_message(loop: Loop, batch1: dict
         assert run.task_state("validate_conf") == "failed"
         assert run.task_state("train") == "upstream_failed"
         assert run.task_state(ROLLBACK_TRIGGER) == "skipped"
-        texts = texts_for(loop, run)
+        texts = texts_for(loop, run, wait_for=":x: DAG ml_train_register_and_reload")
         assert any("validate_conf failed: invalid conf: " + needle in t for t in texts), texts
         assert any(t.startswith(":x: DAG ml_train_register_and_reload") for t in texts), texts
 
@@ -233,7 +240,8 @@ def test_failed_reload_triggers_rollback_model_that_restores_before_version(
     assert any(
         t.startswith(f":leftwards_arrow_with_hook: rolled back iris@challenger to v{v2}") for t in texts
     )
-    assert any("reload failed" in t for t in texts_for(loop, sensor))
+    sensor_texts = texts_for(loop, sensor, wait_for=":warning: register_sensor_check.reload failed")
+    assert any("reload failed" in t for t in sensor_texts)
 
 
 def test_failed_verify_rolls_back_and_a_partial_restore_says_what_serves(
@@ -253,7 +261,7 @@ def test_failed_verify_rolls_back_and_a_partial_restore_says_what_serves(
     assert status["aliases"]["challenger"] == v2
     assert all(r["versions"]["challenger"] == v2 for r in status["replicas"] if r["alive"])
     assert loop.predict("challenger")["version"] == v2
-    texts = texts_for(loop, run)
+    texts = texts_for(loop, run, wait_for=":warning: ml_train_register_and_reload.verify failed")
     assert any("verify failed" in t and "1 alive replica(s) report, 2 expected" in t for t in texts), texts
     failed = [
         t
