@@ -6,6 +6,7 @@ what to fix), 3 Airflow unreachable or refused the call."""
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -75,15 +76,19 @@ def _rules_from_file(root: Path, name: str) -> Rules:
 
 def run(args: argparse.Namespace, settings: TriggerSettings) -> Report:
     password = settings.password.get_secret_value()
-    with AirflowClient(
-        settings.airflow_url, settings.username, password, timeout=settings.timeout_seconds
-    ) as c:
+    with (
+        AirflowClient(
+            settings.airflow_url, settings.username, password, timeout=settings.timeout_seconds
+        ) as c,
+        tempfile.TemporaryDirectory(prefix="commit-trigger-") as scratch,
+    ):
         if args.changed is not None:
             sha = check_sha(args.sha)
             rules = _rules_from_file(args.root, args.rules)
-            change = Change(sha, sorted({p.strip().lstrip("./") for p in args.changed if p.strip()}))
+            paths = {p.strip().removeprefix("./") for p in args.changed if p.strip()}
+            change = Change(sha, sorted(paths))
         else:
-            repo = GitRepo(args.repo) if args.repo else GitRepo.clone(args.clone)
+            repo = GitRepo(args.repo) if args.repo else GitRepo.clone(args.clone, Path(scratch) / "repo")
             sha = repo.resolve(args.sha)
             rules = _rules_from_git(repo, sha, args.rules)
             change = find_change(repo, c, rules.dag_id, sha, args.base)

@@ -2,7 +2,6 @@
 commit, and a blobless clone (the cluster hook has no checkout)."""
 
 import subprocess
-import tempfile
 from pathlib import Path
 
 from commit_trigger.errors import TriggerInputError
@@ -57,9 +56,8 @@ class GitRepo:
         return done.stdout if done.returncode == 0 else None
 
     @classmethod
-    def clone(cls, url: str, into: Path | None = None) -> "GitRepo":
-        """A blobless clone (history and trees, file contents fetched on demand)."""
-        target = into or Path(tempfile.mkdtemp(prefix="commit-trigger-")) / "repo"
+    def clone(cls, url: str, target: Path) -> "GitRepo":
+        """A blobless clone into `target` (history and trees, file contents fetched on demand)."""
         done = subprocess.run(
             ["git", "clone", "--quiet", "--filter=blob:none", "--no-checkout", url, str(target)],
             capture_output=True,

@@ -105,10 +105,13 @@ def test_cli_with_changed_paths_and_a_paused_dag(
     (tmp_path / "trainer" / "train-on-commit.yaml").write_text(RULES)
     copy_configs(tmp_path)
     fake.dags[DAG] = True
-    argv = ("--sha", "ABCDEF1", "--root", str(tmp_path), "--changed", "trainer/configs/iris.json", "x.md")
+    changed = ("./trainer/configs/iris.json", ".github/workflows/ci.yml")
+    argv = ("--sha", "ABCDEF1", "--root", str(tmp_path), "--json", "--changed", *changed)
     assert run_cli(monkeypatch, fake, *argv) == 0
     out = capsys.readouterr().out
     assert fake.created() == ["commit-abcdef1-iris"]
+    paths = json.loads(out.splitlines()[-1])["change"]["paths"]
+    assert paths == [".github/workflows/ci.yml", "trainer/configs/iris.json"]
     assert "is paused in Airflow" in out
     argv = ("--sha", "abcdef2", "--root", str(tmp_path), "--changed", "docs/x.md")
     assert run_cli(monkeypatch, fake, *argv) == 0
@@ -185,3 +188,15 @@ def test_client_errors_say_what_and_where(fake: FakeAirflow) -> None:
     )
     with pytest.raises(AirflowAPIError, match="answered 404: The DagRun"):
         ok.run(DAG, "missing")
+
+
+def test_cli_clones_the_repository_as_the_cluster_hook_does(
+    repo: Repo, fake: FakeAirflow, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sha = repo.commit("trainer/configs/iris.json")
+    url = f"file://{repo.path}"
+    assert run_cli(monkeypatch, fake, "--sha", sha, "--clone", url, "--json") == 0
+    report = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert report["started"] == [run_id_for(sha, "iris"), run_id_for(sha, "wine")]
+    assert run_cli(monkeypatch, fake, "--sha", sha, "--clone", "file:///nowhere/repo") == 2
+    assert "git clone file:///nowhere/repo failed" in capsys.readouterr().err
