@@ -3,6 +3,8 @@ metadata DB, `aws_logs` connection to SeaweedFS) uploads a task's log to the buc
 
 The run is rollback_model removing an alias that does not exist: it needs MLflow only."""
 
+import time
+
 import boto3
 import pytest
 
@@ -27,10 +29,16 @@ def test_task_logs_land_in_s3(full_stack: RunningStack) -> None:
         region_name="us-east-1",
     )
     prefix = "airflow-logs/dag_id=rollback_model/run_id=s3-logs-1/"
-    keys = [
-        o["Key"] for o in s3.list_objects_v2(Bucket=settings.s3_bucket, Prefix=prefix).get("Contents", [])
-    ]
-    task_logs = [k for k in keys if "task_id=rollback" in k]
-    assert task_logs, f"no task log under s3://{settings.s3_bucket}/{prefix}: {keys}"
-    body = s3.get_object(Bucket=settings.s3_bucket, Key=task_logs[0])["Body"].read().decode()
+
+    def task_logs() -> list[str]:
+        listing = s3.list_objects_v2(Bucket=settings.s3_bucket, Prefix=prefix).get("Contents", [])
+        return [o["Key"] for o in listing if "task_id=rollback" in o["Key"]]
+
+    # The task's supervisor uploads the log after the task ended, which can be after the run's state.
+    deadline = time.monotonic() + 120
+    while not task_logs() and time.monotonic() < deadline:
+        time.sleep(1)
+    keys = task_logs()
+    assert keys, f"no task log under s3://{settings.s3_bucket}/{prefix}"
+    body = s3.get_object(Bucket=settings.s3_bucket, Key=keys[0])["Body"].read().decode()
     assert "alias removed" in body or "rollback" in body
