@@ -57,6 +57,10 @@ printf 'fernet-key=%s\n' "$("$PY" -c 'import base64, os; print(base64.urlsafe_b6
   | seal "$ns" airflow-fernet-key "$out/airflow/airflow-fernet-key.yaml"
 printf 'api-secret-key=%s\n' "$(rand 32)" | seal "$ns" airflow-api-secret-key "$out/airflow/airflow-api-secret-key.yaml"
 printf 'jwt-secret=%s\n' "$(rand 32)" | seal "$ns" airflow-jwt-secret "$out/airflow/airflow-jwt-secret.yaml"
+# Airflow users (created by the chart's create-user Job): Admin for people, MLOpsTrigger for CI.
+printf 'username=admin\npassword=%s\nemail=mlops-admin@%s.mlops.internal\n' "$(rand 24)" "$env" \
+  | seal "$ns" airflow-admin-user "$out/airflow/airflow-admin-user.yaml"
+printf 'username=mlops-ci\npassword=%s\n' "$(rand 32)" | seal "$ns" airflow-ci-user "$out/airflow/airflow-ci-user.yaml"
 {
   printf 'AIRFLOW_CONN_MLFLOW_DEFAULT={"conn_type": "http", "host": "mlflow.%s.svc.cluster.local", "port": 5000, "schema": "http"}\n' "$ns"
   printf 'AIRFLOW_CONN_SERVING_ADMIN={"conn_type": "http", "host": "serving.%s.svc.cluster.local", "port": 80, "schema": "http", "password": "%s"}\n' "$ns" "$api_key"

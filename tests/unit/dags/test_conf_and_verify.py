@@ -92,10 +92,10 @@ def test_every_alive_replica_must_serve_the_version() -> None:
 
 def test_git_commit_reaches_the_pod_env() -> None:
     from mlops_dags.conf import ConfError, TrainConf, parse
-    from mlops_dags.pods import base_env
+    from mlops_dags.pods import pod_env
     from mlops_dags.settings import DagSettings
 
     conf = parse(TrainConf, {"config": "iris", "quality_threshold": 0.8, "git_commit": "0d85aa5"})
-    assert base_env(DagSettings(), "run-1", conf.git_commit)["GIT_COMMIT"] == "0d85aa5"
+    assert pod_env(DagSettings(), "http://mlflow:5000", "run-1", conf.git_commit)["GIT_COMMIT"] == "0d85aa5"
     with pytest.raises(ConfError, match=r"git_commit"):
         parse(TrainConf, {"config": "iris", "quality_threshold": 0.8, "git_commit": "main; rm -rf /"})
