@@ -34,6 +34,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     rendered: list[Path] = field(default_factory=list)
     applications: list[dict] = field(default_factory=list)
+    trainer_pods: list[str] = field(default_factory=list)
     objects: int = 0
 
 
@@ -212,6 +213,7 @@ def run_all(s: Settings, rendered: render.RenderResult | None = None) -> Report:
     report.findings += findings
     kpo, findings = trainer_pods(result, s)
     report.findings += findings
+    report.trainer_pods = [m.source for m in kpo]
     objects = result.manifests + embedded_pod_templates(result.manifests, report.findings) + kpo + plain
 
     try:

@@ -20,7 +20,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -177,7 +176,7 @@ def _run(pod: LocalPod, env: dict[str, str], cwd: Path, timeout: float) -> subpr
 
 def run_pod(pod: LocalPod, settings: DagSettings, log: Callable[[str], None]) -> dict[str, Any]:
     """Run the pod's base container; its return.json (at the sidecar's mount) is the result."""
-    python = settings.local_python or sys.executable
+    python = settings.local_interpreter
     with tempfile.TemporaryDirectory(prefix=f"mlops-pod-{pod.name[:40]}-") as tmp:
         env, cwd, folders = prepare(pod, Path(tmp), python)
         if pod.result_mount not in folders:

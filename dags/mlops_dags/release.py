@@ -5,6 +5,7 @@ before_version (idempotent) and says exactly what serving is left with when it c
 """
 
 import logging
+import time
 from typing import Any
 
 from mlops_dags.conf import RollbackConf
@@ -62,8 +63,6 @@ def experiment(
     timeout: float = 15.0,
 ) -> str:
     """Start the experiment the strategy calls for; return one line saying what runs now."""
-    import time
-
     status = gateway.status(serving_model)
     names = variants_of(status, alias)
     if strategy == "ab":
@@ -105,6 +104,24 @@ def record_known_good(registry: Registry, model: str, alias: str, version: str) 
     registry.set_model_tag(model, known_good_tag(alias), str(version))
 
 
+def _hold_weights(
+    gateway: Gateway, serving_model: str, names: list[str], weights: dict[str, int], settle: float = 3.0
+) -> dict[str, int]:
+    """Set weights that give `names` nothing and check that they hold.
+
+    A canary controller that has not yet started on the variant's loaded version starts it (weights back to
+    its first step) right after; setting the weights on a running canary pauses it. So: set, wait a few
+    controller ticks, check, and set again when the controller moved first."""
+    after: dict[str, int] = {}
+    for _ in range(5):
+        gateway.set_traffic(serving_model, weights)
+        time.sleep(settle)
+        after = gateway.status(serving_model).get("weights") or {}
+        if not any(after.get(n, 0) for n in names):
+            return after
+    raise ServingError(f"the gateway keeps routing to {names} (weights {after}) after setting {weights}")
+
+
 def _out_of_traffic(gateway: Gateway, serving_model: str, alias: str, version: str | None) -> str:
     """Route no traffic to the variants on `alias`; say what serves now, or raise when nothing else can."""
     status = gateway.status(serving_model)
@@ -132,10 +149,7 @@ def _out_of_traffic(gateway: Gateway, serving_model: str, alias: str, version: s
         weights[others[0]] += 100 - sum(weights.values())
     else:
         weights |= {n: (100 if n == others[0] else 0) for n in others}
-    gateway.set_traffic(serving_model, weights)
-    after = gateway.status(serving_model).get("weights") or {}
-    if any(after.get(n, 0) for n in names):
-        raise ServingError(f"alias {alias} removed, but the gateway still routes to {names}: weights {after}")
+    after = _hold_weights(gateway, serving_model, names, weights)
     return (
         f"alias removed; no earlier version to restore, so {', '.join(names)} ({failed}) gets no traffic "
         f"(weights {after}); the gateway keeps it loaded for X-Variant requests only"

@@ -1,5 +1,6 @@
 """DAG settings from the environment of the Airflow workers (one class, read when a DAG file is parsed)."""
 
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # `absolute()`, not `resolve()`: a resolved path would pin the commit that was current at import time.
 DAGS_DIR = Path(__file__).absolute().parents[1]
 REPO_ROOT = DAGS_DIR.parent
+# The local runtime's trainer environment (ci/trainer-runtime.sh): the trainer image's packages.
+TRAINER_VENV_PYTHON = REPO_ROOT / ".venv-trainer" / "bin" / "python"
 # Below this poke interval a reschedule sensor under KubernetesExecutor starts a worker pod (and a
 # git-sync clone) every few seconds.
 MIN_CLUSTER_POKE_SECONDS = 30
@@ -51,7 +54,11 @@ class DagSettings(BaseSettings):
     serving_url: str = Field(default="http://127.0.0.1:8000", alias="SERVING_URL")
     slack_conn_id: str = Field(default="slack_default", alias="MLOPS_SLACK_CONN_ID")
     airflow_base_url: str = Field(default="http://localhost:8080", alias="AIRFLOW__API__BASE_URL")
-    local_python: str = Field(default="", alias="MLOPS_LOCAL_PYTHON", description="python for local pods")
+    local_python: str = Field(
+        default="",
+        alias="MLOPS_LOCAL_PYTHON",
+        description="python of local pods; default: .venv-trainer (the trainer image's packages)",
+    )
     ready_timeout_seconds: int = Field(default=600, ge=1, alias="MLOPS_READY_TIMEOUT")
     sensor_poke_seconds: int = Field(default=60, ge=1, alias="MLOPS_SENSOR_POKE_SECONDS")
     rollback_poke_seconds: int = Field(default=15, ge=1, alias="MLOPS_ROLLBACK_POKE_SECONDS")
@@ -67,6 +74,13 @@ class DagSettings(BaseSettings):
                 f"poke of a reschedule sensor is a new worker pod; use at least {MIN_CLUSTER_POKE_SECONDS}"
             )
         return self
+
+    @property
+    def local_interpreter(self) -> str:
+        """The python first on PATH of local pods."""
+        if self.local_python:
+            return self.local_python
+        return str(TRAINER_VENV_PYTHON) if TRAINER_VENV_PYTHON.is_file() else sys.executable
 
     def run_link(self, dag_id: str, run_id: str) -> str:
         """The run's page in the Airflow UI."""

@@ -46,8 +46,6 @@ class AirflowHome:
             "AIRFLOW_CONN_SLACK_DEFAULT": json.dumps(slack),
             "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps(mlflow),
             "MLOPS_RUNTIME": "local",
-            "MLOPS_ROLLBACK_MODE": "inline",
-            "MLOPS_LOCAL_PYTHON": sys.executable,
             "MLOPS_RETRY_DELAY": "5",
             "MLOPS_SENSOR_POKE_SECONDS": "2",
             "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p),

@@ -1,5 +1,6 @@
 """The whole loop on one machine: a stack WITH the gateway on free ports, a local Airflow (SQLite) and a
-runner that executes DAG runs with dag.test() in a subprocess (Airflow reads its config at import)."""
+runner that executes DAG runs with dag.test() in a subprocess (Airflow reads its config at import), and the
+rollback_model runs the release DAGs trigger (tests.support.airflow_runner)."""
 
 import json
 import os
@@ -30,22 +31,27 @@ class Loop:
         return SlackSink(self.running.settings.slack_webhook_url, self.running.slack_log)
 
     def run(self, *runs: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
-        """Run DAGs one after the other in one Airflow process; one result per run."""
-        argv = [sys.executable, "-m", "ops.airflow.run"]
+        """Run DAGs one after the other; one result per run, with the runs it triggered under `triggered`."""
+        argv = [sys.executable, "-m", "tests.support.airflow_runner"]
         for dag_id, conf in runs:
             argv += [dag_id, json.dumps(conf)]
         completed = subprocess.run(
             argv,
-            env={**os.environ, **self.airflow.env()},
+            env={**os.environ, **self.airflow.env(), "MLOPS_ROLLBACK_POKE_SECONDS": "2"},
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
             timeout=900,
             check=False,
         )
-        results = [
-            json.loads(line[7:]) for line in completed.stdout.splitlines() if line.startswith("RESULT ")
-        ]
+        results: list[dict[str, Any]] = []
+        for line in completed.stdout.splitlines():
+            if line.startswith("RESULT "):
+                result = json.loads(line[7:])
+                if "triggered_by" in result:
+                    results[-1]["triggered"].append(result)
+                else:
+                    results.append({**result, "triggered": []})
         assert len(results) == len(runs), f"runner exited {completed.returncode}:\n{completed.stderr[-4000:]}"
         return results
 

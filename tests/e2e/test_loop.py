@@ -1,8 +1,8 @@
 """The whole loop against the real local stack and gateway, with Airflow running the DAGs (dag.test).
 
 Batch 1: champion, then challenger under the canary, a failed quality gate, bad conf.
-Batch 2: a broken version registered outside Airflow (reload fails), a verify that fails: both roll back
-to before_version; rollback_model run by hand is idempotent."""
+Batch 2: a broken version registered outside Airflow (reload fails), a verify that fails: both trigger
+rollback_model as its own DAG run, which restores before_version; rollback_model run by hand is idempotent."""
 
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,7 @@ def test_success_path_serves_the_new_versions(loop: Loop, batch1: dict[str, Any]
     assert status["canary"]["version"] == v2 and status["canary"]["status"] in ("running", "promoted")
     assert loop.predict("champion")["version"] == v1
     assert loop.predict("challenger")["version"] == v2
-    assert challenger["tasks"]["rollback"]["state"] == "skipped"
+    assert challenger["tasks"]["trigger_rollback_model"]["state"] == "skipped" and not challenger["triggered"]
     for run, version, alias in ((champion, v1, "champion"), (challenger, v2, "challenger")):
         texts = texts_for(loop, run)
         assert any(t.startswith(f":rocket: iris v{version} serves on alias {alias}") for t in texts), texts
@@ -68,7 +68,7 @@ def test_failed_quality_gate_moves_nothing(loop: Loop, batch1: dict[str, Any]) -
     gate = batch1["gate"]
     assert gate["state"] == "success"
     assert gate["tasks"]["quality_gate"]["state"] == "success" and not value(gate, "quality_gate")
-    for task in ("register", "wait_ready", "set_alias", "reload", "summary", "rollback"):
+    for task in ("register", "wait_ready", "set_alias", "reload", "summary", "trigger_rollback_model"):
         assert gate["tasks"][task]["state"] == "skipped", task
     v2 = value(batch1["challenger"], "summary")["version"]
     assert batch1["after"]["challenger"] == v2
@@ -88,7 +88,7 @@ def test_bad_conf_fails_the_first_task_with_its_message(loop: Loop, batch1: dict
         assert run["state"] == "failed"
         assert run["tasks"]["validate_conf"]["state"] == "failed"
         assert run["tasks"]["train"]["state"] == "upstream_failed"
-        assert run["tasks"]["rollback"]["state"] == "skipped"
+        assert run["tasks"]["trigger_rollback_model"]["state"] == "skipped"
         texts = texts_for(loop, run)
         assert any("validate_conf failed: invalid conf: " + needle in t for t in texts), texts
         assert any(t.startswith(":x: DAG ml_train_register_and_reload") for t in texts), texts
@@ -119,13 +119,16 @@ def test_failed_reload_rolls_back_to_before_version(
     assert sensor["state"] == "failed"
     assert value(sensor, "wait_new_version")["version"] == batch2["outside"]["register"]["version"]
     assert sensor["tasks"]["reload"]["state"] == "failed"
-    rollback = value(sensor, "rollback")
+    assert sensor["tasks"]["trigger_rollback_model"]["state"] == "success"
+    [triggered] = sensor["triggered"]
+    assert triggered["dag_id"] == "rollback_model" and triggered["state"] == "success"
+    rollback = value(triggered, "rollback")
     assert rollback["restored"] == v2 and rollback["alias_was"] == batch2["outside"]["register"]["version"]
-    texts = texts_for(loop, sensor)
+    assert any("reload failed" in t for t in texts_for(loop, sensor))
     assert any(
-        t.startswith(f":leftwards_arrow_with_hook: rolled back iris@challenger to v{v2}") for t in texts
+        t.startswith(f":leftwards_arrow_with_hook: rolled back iris@challenger to v{v2}")
+        for t in texts_for(loop, triggered)
     )
-    assert any("reload failed" in t for t in texts)
 
 
 def test_failed_verify_rolls_back_and_a_partial_restore_says_what_serves(
@@ -137,7 +140,10 @@ def test_failed_verify_rolls_back_and_a_partial_restore_says_what_serves(
     run, v2 = batch2["verify_fails"], value(batch1["challenger"], "summary")["version"]
     assert run["state"] == "failed"
     assert run["tasks"]["reload"]["state"] == "success" and run["tasks"]["verify"]["state"] == "failed"
-    assert run["tasks"]["rollback"]["state"] == "failed"
+    assert run["tasks"]["trigger_rollback_model"]["state"] == "failed"
+    [triggered] = run["triggered"]
+    assert triggered["dag_id"] == "rollback_model" and triggered["state"] == "failed"
+    assert triggered["tasks"]["rollback"]["state"] == "failed"
     assert loop.alias_version("iris", "challenger") == v2
     status = loop.status()
     assert status["aliases"]["challenger"] == v2
@@ -145,7 +151,10 @@ def test_failed_verify_rolls_back_and_a_partial_restore_says_what_serves(
     assert loop.predict("challenger")["version"] == v2
     texts = texts_for(loop, run)
     assert any("verify failed" in t and "1 alive replica(s) report, 2 expected" in t for t in texts), texts
-    failed = [t for t in texts if t.startswith(":rotating_light: ROLLBACK FAILED for iris@challenger")]
+    rollback_texts = texts_for(loop, triggered)
+    failed = [
+        t for t in rollback_texts if t.startswith(":rotating_light: ROLLBACK FAILED for iris@challenger")
+    ]
     assert failed and f"MLflow alias now v{v2}; serving: alias challenger → v{v2}; replicas: " in failed[0]
     assert f"challenger=v{v2}" in failed[0]
 

@@ -99,3 +99,19 @@ def test_git_commit_reaches_the_pod_env() -> None:
     assert pod_env(DagSettings(), "http://mlflow:5000", "run-1", conf.git_commit)["GIT_COMMIT"] == "0d85aa5"
     with pytest.raises(ConfError, match=r"git_commit"):
         parse(TrainConf, {"config": "iris", "quality_threshold": 0.8, "git_commit": "main; rm -rf /"})
+
+
+def test_quality_threshold_description_matches_what_the_gate_compares(dagbag) -> None:
+    """Regression: the description said "for regression the maximum RMSE"; the gate compares R² (higher
+    is better), the trainer's primary metric for regression."""
+    from trainer.config import Task
+    from trainer.metrics import primary_metric
+
+    description = (
+        dagbag.dags["ml_train_register_and_reload"].params.get_param("quality_threshold").description
+    )
+    shown = {"accuracy": "accuracy", "r2": "R²"}
+    for task in Task:
+        metric = primary_metric(task)
+        assert metric.higher_is_better and shown[metric.name] in description, (task, metric)
+    assert description.startswith("Minimum") and "RMSE" not in description
