@@ -46,6 +46,8 @@ pick_python() {
 }
 
 if [ ! -x "$VENV/bin/python" ]; then
+  # As root, a Python in a private home (pyenv under /root) is out of UID 10001's reach: Debian's will do.
+  pick_python >/dev/null || [ "$(id -u)" != 0 ] || bash ci/system-deps.sh python3.11
   python=$(pick_python) || {
     echo "trainer-runtime: no Python 3.11 that UID 10001 can run (as root, the local runtime runs the" \
       "trainer as the pod's user): install one outside a private home, e.g. apt-get install python3.11" >&2
