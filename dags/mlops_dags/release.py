@@ -104,6 +104,22 @@ def record_known_good(registry: Registry, model: str, alias: str, version: str) 
     registry.set_model_tag(model, known_good_tag(alias), str(version))
 
 
+def weights_without(current: dict[str, int], primary: list[str], names: list[str]) -> dict[str, int]:
+    """Weights (sum 100) that give the variants in `names` nothing and keep the others' proportions.
+
+    The first other variant takes the rounding remainder, or everything when the others had no weight."""
+    others = [n for n in primary if n not in names]
+    kept = {n: max(0, int(current.get(n, 0))) for n in others}
+    spread = sum(kept.values())
+    weights = {n: 0 for n in primary if n in names}
+    if spread:
+        weights |= {n: kept[n] * 100 // spread for n in others}
+    else:
+        weights |= {n: 0 for n in others}
+    weights[others[0]] += 100 - sum(weights.values())
+    return weights
+
+
 def _hold_weights(
     gateway: Gateway, serving_model: str, names: list[str], weights: dict[str, int], settle: float = 3.0
 ) -> dict[str, int]:
@@ -141,14 +157,7 @@ def _out_of_traffic(gateway: Gateway, serving_model: str, alias: str, version: s
             f"alias {alias} removed in MLflow, but the gateway still serves {failed} on {names}: there is no "
             "earlier version to restore and no other variant to take its traffic"
         )
-    current = {n: int(w) for n, w in (status.get("weights") or {}).items() if n in others}
-    spread = sum(current.values())
-    weights = {n: 0 for n in names if n in primary}
-    if spread:
-        weights |= {n: current.get(n, 0) * 100 // spread for n in others}
-        weights[others[0]] += 100 - sum(weights.values())
-    else:
-        weights |= {n: (100 if n == others[0] else 0) for n in others}
+    weights = weights_without(status.get("weights") or {}, primary, names)
     after = _hold_weights(gateway, serving_model, names, weights)
     return (
         f"alias removed; no earlier version to restore, so {', '.join(names)} ({failed}) gets no traffic "

@@ -115,3 +115,20 @@ def test_quality_threshold_description_matches_what_the_gate_compares(dagbag) ->
         metric = primary_metric(task)
         assert metric.higher_is_better and shown[metric.name] in description, (task, metric)
     assert description.startswith("Minimum") and "RMSE" not in description
+
+
+@pytest.mark.parametrize(
+    ("current", "names", "expected"),
+    [
+        ({"champion": 90, "challenger": 10}, ["challenger"], {"champion": 100, "challenger": 0}),
+        ({"a": 0, "b": 100}, ["b"], {"a": 100, "b": 0}),  # the others had nothing: the first takes all
+        ({"a": 50, "b": 25, "c": 25}, ["a"], {"a": 0, "b": 50, "c": 50}),
+        ({"a": 34, "b": 33, "c": 33}, ["c"], {"a": 51, "b": 49, "c": 0}),  # rounding goes to the first
+        ({"a": 20, "b": 20, "c": 60}, ["a", "c"], {"a": 0, "b": 100, "c": 0}),
+    ],
+)
+def test_weights_without_a_variant_keep_the_others_proportions(current, names, expected) -> None:
+    from mlops_dags.release import weights_without
+
+    weights = weights_without(current, list(current), names)
+    assert weights == expected and sum(weights.values()) == 100
