@@ -58,4 +58,5 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$UV" pip install --quiet --python "$VENV/bin/python" --constraint requirements.lock \
   --reinstall-package gitops-mlops ".[trainer]"
+rm -rf build/lib build/bdist.*  # setuptools' leftovers of building the wheel (build/ also holds renders)
 touch "$VENV/.installed"

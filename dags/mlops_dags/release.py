@@ -140,7 +140,12 @@ def _hold_weights(
 
 def _out_of_traffic(gateway: Gateway, serving_model: str, alias: str, version: str | None) -> str:
     """Route no traffic to the variants on `alias`; say what serves now, or raise when nothing else can."""
-    status = gateway.status(serving_model)
+    try:
+        status = gateway.status(serving_model)
+    except ServingError as error:
+        if "HTTP 404" in str(error):
+            return f"alias removed; the gateway serves no model {serving_model}"
+        raise
     names = variants_of(status, alias)
     primary = [v["name"] for v in status.get("variants", []) if not v.get("shadow")]
     others = [n for n in primary if n not in names]

@@ -3,7 +3,8 @@
 Airflow 3 uploads remote logs from the task supervisor of a real executor, so this runs
 `airflow api-server` (the Execution API) and `airflow dags test --use-executor` (LocalExecutor) on a
 SQLite metadata DB, with the `aws_logs` connection pointed at SeaweedFS. The DAG run is rollback_model
-removing an alias that does not exist: it needs MLflow only."""
+for an alias that does not exist; the full stack has no gateway, so the rollback, which must make sure
+the failed version takes no traffic, fails saying so, and its log lands in S3 all the same."""
 
 import json
 import os
@@ -93,7 +94,7 @@ def test_task_logs_land_in_s3(full_stack: RunningStack, tmp_path: Path) -> None:
             os.killpg(run.pid, signal.SIGKILL)  # with the LocalExecutor's workers
             output, _ = run.communicate()
             pytest.fail(f"airflow dags test --use-executor did not finish in 240s:\n{output[-4000:]}")
-        assert run.returncode == 0, output[-4000:]
+        assert "DagRun Finished: dag_id=rollback_model" in output, output[-4000:]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -110,4 +111,4 @@ def test_task_logs_land_in_s3(full_stack: RunningStack, tmp_path: Path) -> None:
     task_logs = [k for k in keys if "dag_id=rollback_model" in k and "task_id=rollback" in k]
     assert task_logs, f"no task log under s3://{settings.s3_bucket}/{prefix}: {keys}"
     body = s3.get_object(Bucket=settings.s3_bucket, Key=task_logs[0])["Body"].read().decode()
-    assert "alias removed" in body or "rollback" in body
+    assert "ROLLBACK FAILED for no-such-model@challenger" in body or "unreachable" in body, body[-3000:]
