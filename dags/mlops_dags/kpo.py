@@ -6,16 +6,21 @@ with the XCom sidecar hardened (image configurable, non-root, read-only, resourc
 container, and CI checks it against the Kubernetes schema and the API server's rules.
 """
 
+from pathlib import Path
 from typing import Any
 
+import yaml
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.providers.cncf.kubernetes.secret import Secret
 from airflow.providers.cncf.kubernetes.utils.xcom_sidecar import PodDefaults
 from kubernetes.client import models as k8s
 
 from mlops_dags.profiles import get_profile
-from mlops_dags.settings import DagSettings
+from mlops_dags.settings import REPO_ROOT, DagSettings
 
+# Where the chart's KPO pod template comes from: the Airflow values render it verbatim into this ConfigMap.
+CHART_VALUES = REPO_ROOT / "charts" / "airflow" / "values" / "base.yaml"
+TEMPLATE_CONFIGMAP, TEMPLATE_KEY = "airflow-kpo-pod-template", "kpo_pod_template.yaml"
 SIDECAR_NAME = PodDefaults.SIDECAR_CONTAINER_NAME
 SIDECAR_RESOURCES = k8s.V1ResourceRequirements(
     requests={"cpu": "5m", "memory": "16Mi"}, limits={"cpu": "100m", "memory": "64Mi"}
@@ -111,6 +116,16 @@ def trainer_pod_operator(task_id: str, spec: Any, settings: DagSettings, **kwarg
         labels=dict(LABELS),
         **kwargs,
     )
+
+
+def chart_pod_template(values: Path = CHART_VALUES) -> str | None:
+    """The KPO pod template the Airflow chart mounts in the workers (values → ConfigMap data), or None
+    when the checkout has no chart values (a DAG bundle without charts/)."""
+    if not values.is_file():
+        return None
+    config_maps = yaml.safe_load(values.read_text(encoding="utf-8")).get("extraConfigMaps") or {}
+    data = (config_maps.get(TEMPLATE_CONFIGMAP) or {}).get("data")
+    return yaml.safe_load(data).get(TEMPLATE_KEY) if data else None
 
 
 def build_pod(spec: dict[str, Any], settings: DagSettings) -> k8s.V1Pod:

@@ -28,7 +28,7 @@ from typing import Any
 
 from kubernetes.client import models as k8s
 
-from mlops_dags.kpo import SIDECAR_NAME, build_pod
+from mlops_dags.kpo import SIDECAR_NAME, build_pod, chart_pod_template
 from mlops_dags.settings import DagSettings
 
 EXIT_CODES = {2: "bad input", 3: "MLflow unreachable", 4: "version not READY before the timeout"}
@@ -198,7 +198,16 @@ def run_pod(pod: LocalPod, settings: DagSettings, log: Callable[[str], None]) ->
 
 
 def run_local(spec: dict[str, Any], settings: DagSettings, log: Callable[[str], None] | None = None) -> dict:
-    """Build the spec's pod as the cluster would get it and run it locally; return its result JSON."""
+    """Build the spec's pod as the cluster would get it and run it locally; return its result JSON.
+
+    Without KPO_POD_TEMPLATE_FILE (a local Airflow) the pod is built on the template the chart mounts in
+    the cluster's workers, read from the checkout's Airflow values."""
     log = log or logging.getLogger(__name__).info
-    pod = LocalPod.from_pod(build_pod(spec, settings), worker_secrets(settings))
+    with tempfile.TemporaryDirectory(prefix="mlops-kpo-template-") as folder:
+        template = None if settings.pod_template_file else chart_pod_template()
+        if template is not None:
+            path = Path(folder) / "kpo_pod_template.yaml"
+            path.write_text(template, encoding="utf-8")
+            settings = settings.model_copy(update={"pod_template_file": str(path)})
+        pod = LocalPod.from_pod(build_pod(spec, settings), worker_secrets(settings))
     return run_pod(pod, settings, log)

@@ -98,3 +98,23 @@ def test_a_secret_the_local_runtime_does_not_have_is_an_error(local_settings) ->
     other = local_settings.model_copy(update={"trainer_secret": "other-secret"})
     with pytest.raises(PodFailed, match=r"the local runtime has no Secret trainer-aws \(only other-secret\)"):
         LocalPod.from_pod(pod, worker_secrets(other))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to the pod's user needs root")
+def test_without_a_template_file_the_local_runtime_uses_the_charts_template(tmp_path, monkeypatch) -> None:
+    """A local Airflow sets no KPO_POD_TEMPLATE_FILE: the pod is still the cluster's (user, /tmp)."""
+    from mlops_dags.local_pod import run_local
+    from mlops_dags.settings import DagSettings
+
+    monkeypatch.delenv("KPO_POD_TEMPLATE_FILE", raising=False)
+    settings = DagSettings(MLOPS_RUNTIME="local")
+    assert settings.pod_template_file is None
+    seen = run_local(probe_spec(settings), settings, log=lambda _line: None)
+    assert (seen["uid"], seen["gid"]) == (10001, 10001)
+    assert seen["env"]["TMPDIR"].endswith("/volumes/tmp")
+
+
+def test_the_template_read_from_the_values_is_the_one_the_chart_renders(rendered_workers) -> None:
+    from mlops_dags.kpo import chart_pod_template
+
+    assert chart_pod_template() == rendered_workers["dev"].template == rendered_workers["prod"].template
