@@ -5,6 +5,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The local runtime's trainer environment (the trainer image's packages), refreshed when trainer/ changes.
+TRAINER_STAMP := .venv-trainer/.installed
 export MLFLOW_PORT ?= 5000
 export SERVING_PORT ?= 8000
 export MLOPS_STACK ?= embedded
@@ -17,7 +19,10 @@ help: ## Show the targets
 $(STAMP): pyproject.toml requirements.lock ci/bootstrap.sh
 	@bash ci/bootstrap.sh
 
-install: $(STAMP) system-deps ## Create .venv, install pinned dependencies and system packages
+$(TRAINER_STAMP): $(STAMP) ci/trainer-runtime.sh $(wildcard trainer/*.py trainer/*.yaml trainer/configs/*.json)
+	@bash ci/trainer-runtime.sh
+
+install: $(STAMP) $(TRAINER_STAMP) system-deps ## Create .venv, install pinned dependencies and system packages
 	@bash ci/install-tools.sh
 
 system-deps:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the local stack, tests and benchmarks need, only when missing.
-# Usage: ci/system-deps.sh [postgresql] [wrk]   (no argument: all of them)
+# Usage: ci/system-deps.sh [postgresql] [wrk] [python3.11]   (no argument: postgresql and wrk)
 set -euo pipefail
 
 wanted=("$@")
@@ -11,6 +11,7 @@ for pkg in "${wanted[@]}"; do
   case "$pkg" in
     postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql) ;;
     wrk) command -v wrk >/dev/null 2>&1 || missing+=(wrk) ;;
+    python3.11) [ -x /usr/bin/python3.11 ] || missing+=(python3.11) ;;
     *) echo "system-deps: unknown package '$pkg'" >&2; exit 2 ;;
   esac
 done

@@ -6,7 +6,7 @@ from typing import Any
 from airflow.sdk import Param, dag, get_current_context, task
 from mlops_dags import connections, notify
 from mlops_dags.conf import TrainConf, parse, profile_name, resolve_config
-from mlops_dags.pods import base_env, pod_task, register_spec, train_spec
+from mlops_dags.pods import plan_register_pod, plan_train_pod, pod_task
 from mlops_dags.profiles import get_profile
 from mlops_dags.release import check_target
 from mlops_dags.settings import DagSettings
@@ -20,15 +20,17 @@ DOC = """
 1. **validate_conf** checks the trigger form (the message names the bad field), resolves the training
    config (`trainer/configs/<config>.json` or inline JSON, plus `overrides`) and checks that the gateway
    serves the model with the strategy and alias asked for.
-2. **train** runs `python -m trainer train` in a pod built from `trainer/model_profiles.yaml`
-   (`MLOPS_RUNTIME=kubernetes`) or as a subprocess with the same argv and env (`local`).
+2. **train** runs `python -m trainer train` in a pod built from the KubernetesPodOperator pod template and
+   `trainer/model_profiles.yaml` (`MLOPS_RUNTIME=kubernetes`, deferrable), or runs that same pod's container
+   as a subprocess under the pod's contract (`local`). Configs and profiles come from the checkout the DAGs
+   were loaded from (git-sync in the cluster).
 3. **quality_gate**: the primary metric must reach `quality_threshold` and must not be worse than the
    `champion_alias` version's by more than `max_regression`. A failed gate ends the run; nothing moves.
 4. **register** (pod) → **wait_ready** (sensor, reschedule mode, timeout) → **record_before_version** →
    **set_alias** → **reload** (`POST /variant/{alias}/reload`) → **verify** (every alive replica serves the
    version) → **start_experiment** (canary / A/B / blue-green) → **summary** (Slack).
-5. Any failure after `before_version` was recorded runs **rollback_model** (a triggered DAG run, or inline
-   with `MLOPS_ROLLBACK_MODE=inline`, the default of the local runtime).
+5. Any failure after `before_version` was recorded triggers **rollback_model** as its own DAG run
+   (`TriggerDagRunOperator`, deferrable, waits for it) in both runtimes.
 
 Docs: `docs/dags.md`.
 """
@@ -66,7 +68,8 @@ PARAMS = {
         0.8,
         type="number",
         title="Quality threshold",
-        description="Minimum primary metric (accuracy, f1...; for regression the maximum RMSE).",
+        description="Minimum primary metric: accuracy for classification, R² for regression (higher is "
+        "better for both; a metric the trainer marks lower-is-better gates as a maximum).",
     ),
     "max_regression": Param(
         0.02,
@@ -116,7 +119,9 @@ def ml_train_register_and_reload() -> None:
         profile = profile_name(config)
         get_profile(SETTINGS.profiles_path, profile)
         serving_model = conf.serving_model or config["model_name"]
-        check_target(connections.gateway(SETTINGS), serving_model, conf.alias, conf.strategy)
+        check_target(
+            connections.gateway(SETTINGS), serving_model, conf.alias, conf.strategy, config["model_name"]
+        )
         return {
             **conf.model_dump(),
             "config": config,
@@ -128,9 +133,9 @@ def ml_train_register_and_reload() -> None:
     @task(retries=0)
     def plan_train(plan: dict[str, Any]) -> dict[str, Any]:
         """The train pod: profile, argv, env."""
-        profile = get_profile(SETTINGS.profiles_path, plan["profile"])
-        env = base_env(SETTINGS, get_current_context()["run_id"], plan["git_commit"])
-        return train_spec(plan["profile"], profile, plan["config"], env)
+        run_id = get_current_context()["run_id"]
+        mlflow = connections.mlflow_uri(SETTINGS)
+        return plan_train_pod(SETTINGS, plan["config"], mlflow, run_id, plan["git_commit"])
 
     @task.short_circuit(retries=0)
     def quality_gate(plan: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any] | bool:
@@ -166,13 +171,14 @@ def ml_train_register_and_reload() -> None:
     def plan_register(plan: dict[str, Any], trained: dict[str, Any], gate: dict[str, Any]) -> dict[str, Any]:
         """The register pod: `python -m trainer register` for the trained run."""
         context = get_current_context()
-        profile = get_profile(SETTINGS.profiles_path, plan["profile"])
         tags = {
             "airflow_dag_id": context["dag"].dag_id,
             "quality_gate": f"{gate['metric']}={gate['value']:.4g}",
         }
-        env = base_env(SETTINGS, context["run_id"], plan["git_commit"])
-        return register_spec(plan["profile"], profile, trained["run_id"], plan["model"], tags, env)
+        mlflow = connections.mlflow_uri(SETTINGS)
+        return plan_register_pod(
+            SETTINGS, plan["config"], trained["run_id"], tags, mlflow, context["run_id"], plan["git_commit"]
+        )
 
     @task(retries=0)
     def release_target(

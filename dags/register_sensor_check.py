@@ -53,7 +53,7 @@ def register_sensor_check() -> None:
         """Trigger form → plan; fails with one line naming the bad field."""
         conf = parse(SensorConf, dict(get_current_context()["params"]))
         serving_model = conf.serving_model or conf.model
-        check_target(connections.gateway(SETTINGS), serving_model, conf.alias, conf.strategy)
+        check_target(connections.gateway(SETTINGS), serving_model, conf.alias, conf.strategy, conf.model)
         return {**conf.model_dump(), "serving_model": serving_model}
 
     @task.sensor(

@@ -10,6 +10,8 @@ from trainer.config import format_validation_error
 from trainer.errors import ConfigError
 
 PROFILES_FILE = Path(__file__).with_name("model_profiles.yaml")
+# Chosen by the device plugin from the pod's nvidia.com/gpu limit; a profile that sets them overrides it.
+DEVICE_VARIABLES = {"NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"}
 Quantity = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")]
 
 
@@ -51,6 +53,17 @@ class Profile(BaseModel):
         if "@sha256:" not in image and (":" not in name or name.endswith(":latest")):
             raise ValueError(f"image '{image}' must carry a pinned tag (not 'latest') or a digest")
         return image
+
+    @field_validator("env")
+    @classmethod
+    def _no_device_selection(cls, env: dict[str, str]) -> dict[str, str]:
+        chosen = sorted(set(env) & DEVICE_VARIABLES)
+        if chosen:
+            raise ValueError(
+                f"{', '.join(chosen)} must not be set: the NVIDIA device plugin exposes exactly the GPUs "
+                "allocated to the pod ('all' would expose every GPU of the node)"
+            )
+        return env
 
     @model_validator(mode="after")
     def _gpu_placement(self) -> "Profile":

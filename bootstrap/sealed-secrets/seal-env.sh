@@ -57,6 +57,11 @@ printf 'fernet-key=%s\n' "$("$PY" -c 'import base64, os; print(base64.urlsafe_b6
   | seal "$ns" airflow-fernet-key "$out/airflow/airflow-fernet-key.yaml"
 printf 'api-secret-key=%s\n' "$(rand 32)" | seal "$ns" airflow-api-secret-key "$out/airflow/airflow-api-secret-key.yaml"
 printf 'jwt-secret=%s\n' "$(rand 32)" | seal "$ns" airflow-jwt-secret "$out/airflow/airflow-jwt-secret.yaml"
+# Airflow users (created by the chart's create-user Job): Admin for people, MLOpsTrigger for CI. The
+# commit trigger (PostSync hook, charts/commit-trigger) logs in with airflow-ci-user itself: one password.
+printf 'username=admin\npassword=%s\nemail=mlops-admin@%s.mlops.internal\n' "$(rand 24)" "$env" \
+  | seal "$ns" airflow-admin-user "$out/airflow/airflow-admin-user.yaml"
+printf 'username=mlops-ci\npassword=%s\n' "$(rand 32)" | seal "$ns" airflow-ci-user "$out/airflow/airflow-ci-user.yaml"
 {
   printf 'AIRFLOW_CONN_MLFLOW_DEFAULT={"conn_type": "http", "host": "mlflow.%s.svc.cluster.local", "port": 5000, "schema": "http"}\n' "$ns"
   printf 'AIRFLOW_CONN_SERVING_ADMIN={"conn_type": "http", "host": "serving.%s.svc.cluster.local", "port": 80, "schema": "http", "password": "%s"}\n' "$ns" "$api_key"
@@ -67,11 +72,8 @@ printf 'jwt-secret=%s\n' "$(rand 32)" | seal "$ns" airflow-jwt-secret "$out/airf
 } | seal "$ns" airflow-connections "$out/airflow/airflow-connections.yaml"
 printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$aws_id" "$aws_key" \
   | seal "$ns" trainer-aws "$out/airflow/trainer-aws.yaml"
-# The commit trigger (PostSync hook, charts/commit-trigger) logs in as Airflow's CI/API user and posts
-# its result to the same Slack channel.
-ci_password=$(rand 24)
-printf 'AIRFLOW_API_PASSWORD=%s\nSLACK_WEBHOOK_URL=%s\n' "$ci_password" "$slack" \
-  | seal "$ns" commit-trigger "$out/airflow/commit-trigger.yaml"
+# The commit trigger posts its result to the same Slack channel (its login: airflow-ci-user above).
+printf 'SLACK_WEBHOOK_URL=%s\n' "$slack" | seal "$ns" commit-trigger "$out/airflow/commit-trigger.yaml"
 
 if [ "$env" = prod ]; then
   printf 'slack-token=xoxb-%s\n' "$(rand 36)" \

@@ -26,7 +26,9 @@ def main() -> int:
     print(
         f"validate: {report.objects} objects checked "
         f"({len(report.rendered)} renders in {settings.build / 'rendered'}), "
-        f"{len(report.applications)} Applications from ApplicationSets, {len(report.findings)} findings"
+        f"{len(report.applications)} Applications from ApplicationSets, "
+        f"{len(report.trainer_pods)} trainer pods built from the rendered KPO template, "
+        f"{len(report.findings)} findings"
     )
     return 1 if report.findings else 0
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from ci.validate import appset, policy, render, schemas
+from ci.validate import appset, kpo_pods, podrules, policy, render, schemas
 from ci.validate.findings import Finding, SetupError, obj_name
 from ci.validate.manifests import (
     Manifest,
@@ -33,6 +34,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     rendered: list[Path] = field(default_factory=list)
     applications: list[dict] = field(default_factory=list)
+    trainer_pods: list[str] = field(default_factory=list)
     objects: int = 0
 
 
@@ -57,6 +59,23 @@ def embedded_pod_templates(
                         raise
                     findings.append(Finding(source, "yaml", str(error)))
     return out
+
+
+def trainer_pods(result: render.RenderResult, s: Settings) -> tuple[list[Manifest], list[Finding]]:
+    """The KubernetesPodOperator pods of every Airflow render (one subprocess per environment)."""
+    by_source: dict[str, list[Manifest]] = {}
+    for m in result.manifests:
+        by_source.setdefault(m.source, []).append(m)
+    sources = sorted(src for src in by_source if re.fullmatch(r"rendered/airflow-[a-z0-9-]+\.yaml", src))
+    pods: list[Manifest] = []
+    findings: list[Finding] = []
+    with ThreadPoolExecutor(max_workers=max(1, len(sources))) as pool:
+        for built, problems in pool.map(
+            lambda src: kpo_pods.trainer_pod_manifests(by_source[src], src, s.repo), sources
+        ):
+            pods += built
+            findings += problems
+    return pods, findings
 
 
 def plain_manifests(repo: Path) -> tuple[list[Manifest], list[Finding]]:
@@ -171,8 +190,12 @@ def project_findings(
 
 
 def check_objects(manifests: list[Manifest], s: Settings) -> list[Finding]:
-    """Schema and policy findings of objects."""
-    return schemas.validate_all(manifests, s.crd_dir, s.k8s_version) + policy.check_all(manifests)
+    """Schema, policy and pod-rule findings of objects."""
+    return (
+        schemas.validate_all(manifests, s.crd_dir, s.k8s_version)
+        + policy.check_all(manifests)
+        + podrules.check_all(manifests)
+    )
 
 
 def run_all(s: Settings, rendered: render.RenderResult | None = None) -> Report:
@@ -188,7 +211,10 @@ def run_all(s: Settings, rendered: render.RenderResult | None = None) -> Report:
 
     plain, findings = plain_manifests(s.repo)
     report.findings += findings
-    objects = result.manifests + embedded_pod_templates(result.manifests, report.findings) + plain
+    kpo, findings = trainer_pods(result, s)
+    report.findings += findings
+    report.trainer_pods = [m.source for m in kpo]
+    objects = result.manifests + embedded_pod_templates(result.manifests, report.findings) + kpo + plain
 
     try:
         expanded = appset.expand_repo(s.repo)

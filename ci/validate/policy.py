@@ -14,9 +14,8 @@ from pathlib import Path
 
 from ci.validate.findings import Finding, obj_name
 from ci.validate.manifests import Manifest
+from ci.validate.workloads import SERVER_KINDS, WORKLOAD_KINDS, containers, pod_template
 
-WORKLOAD_KINDS = {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}
-SERVER_KINDS = {"Deployment", "StatefulSet", "DaemonSet"}
 _SECRET_LINE = re.compile(r"^kind:\s*[\"']?Secret[\"']?\s*$", re.MULTILINE)
 
 
@@ -46,6 +45,7 @@ _AIRFLOW_CONTAINERS = frozenset(
         "triggerer",
         "wait-for-airflow-migrations",
         "run-airflow-migrations",
+        "create-user",
         "scheduler-log-groomer",
         "dag-processor-log-groomer",
         "triggerer-log-groomer",
@@ -65,22 +65,6 @@ EXEMPTIONS = (
 )
 
 
-def _pod_spec(doc: dict) -> dict | None:
-    kind, spec = doc.get("kind"), doc.get("spec") or {}
-    if kind == "Pod":
-        return spec
-    if kind == "CronJob":
-        return (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec")
-    return (spec.get("template") or {}).get("spec")
-
-
-def _containers(pod: dict) -> Iterator[tuple[dict, bool]]:
-    for c in pod.get("containers") or []:
-        yield c, False
-    for c in pod.get("initContainers") or []:
-        yield c, True
-
-
 def _image_problem(image: str) -> str | None:
     if "@sha256:" in image:
         return None
@@ -95,7 +79,7 @@ def _image_problem(image: str) -> str | None:
 def _container_findings(m: Manifest, pod: dict) -> Iterator[tuple[str, str, str]]:
     """(rule, container, message) of every container problem in one pod spec."""
     pod_sc = pod.get("securityContext") or {}
-    for c, is_init in _containers(pod):
+    for c, is_init in containers(pod):
         name = c.get("name", "?")
         sc = c.get("securityContext") or {}
         res = c.get("resources") or {}
@@ -176,11 +160,11 @@ def check_manifest(m: Manifest, exemptions: tuple[Exemption, ...] = EXEMPTIONS) 
             )
         )
     if doc.get("kind") in WORKLOAD_KINDS:
-        pod = _pod_spec(doc)
-        if pod is None:
+        template = pod_template(doc)
+        if template is None:
             out.append(Finding(m.source, "workload", "workload has no pod template", name))
         else:
-            for rule, container, message in _container_findings(m, pod):
+            for rule, container, message in _container_findings(m, template[1]):
                 if not any(e.covers(m.source, rule, container) for e in exemptions):
                     out.append(Finding(m.source, rule, message, name))
     if doc.get("apiVersion", "").startswith("argoproj.io/") and doc.get("kind") in {

@@ -39,7 +39,14 @@ def gateway(settings: DagSettings, actor: str = "airflow") -> Gateway:
     return Gateway(url, key, actor=actor)
 
 
+def mlflow_uri(settings: DagSettings) -> str:
+    """MLflow's URL: the `mlflow_default` connection's host, else MLFLOW_TRACKING_URI.
+
+    The one place the DAGs and the pods they start learn where MLflow is."""
+    return url_of(_connection(settings.mlflow_conn_id)) or settings.mlflow_tracking_uri
+
+
 def registry(settings: DagSettings) -> Registry:
-    """MLflow from `mlflow_default` (host = URL, password = token), else MLFLOW_TRACKING_URI."""
+    """MLflow at `mlflow_uri` (token: the `mlflow_default` connection's password)."""
     conn = _connection(settings.mlflow_conn_id)
     return Registry(url_of(conn) or settings.mlflow_tracking_uri, token=conn.password if conn else None)

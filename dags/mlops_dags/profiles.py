@@ -3,7 +3,10 @@
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# Chosen by the NVIDIA device plugin from the pod's nvidia.com/gpu limit; a profile must not override them.
+DEVICE_VARIABLES = {"NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"}
 
 
 class Toleration(BaseModel):
@@ -29,6 +32,13 @@ class Profile(BaseModel):
     tolerations: list[Toleration] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("env")
+    @classmethod
+    def _no_device_selection(cls, env: dict[str, str]) -> dict[str, str]:
+        if set(env) & DEVICE_VARIABLES:
+            raise ValueError(f"{sorted(set(env) & DEVICE_VARIABLES)}: the device plugin picks the GPUs")
+        return env
+
     def with_image_tag(self, tag: str | None) -> "Profile":
         """The same profile with the image tag replaced (CI builds per git SHA)."""
         if not tag or "@sha256:" in self.image:
@@ -50,9 +60,13 @@ def load_profiles(path: Path) -> dict[str, Profile]:
     profiles = {}
     for name, raw in (data or {}).get("profiles", {}).items():
         resources = raw.get("resources", {})
-        profiles[name] = Profile.model_validate(
-            {**raw, "requests": resources.get("requests", {}), "limits": resources.get("limits", {})}
-        )
+        try:
+            profiles[name] = Profile.model_validate(
+                {**raw, "requests": resources.get("requests", {}), "limits": resources.get("limits", {})}
+            )
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            raise ProfileError(f"model profiles {path}: profile {name}: {problems}") from None
     if not profiles:
         raise ProfileError(f"model profiles {path} defines no profiles")
     return profiles

@@ -77,6 +77,18 @@ class Registry:
         if not missing:
             self._check(response, f"delete {name}@{alias}")
 
+    def model_tags(self, name: str) -> dict[str, str]:
+        """Tags of a registered model ({} when the model does not exist)."""
+        response = self._call("GET", "/registered-models/get", params={"name": name})
+        if response.status_code == 404 or "RESOURCE_DOES_NOT_EXIST" in response.text:
+            return {}
+        model = self._check(response, f"get model {name}")["registered_model"]
+        return {t["key"]: t["value"] for t in model.get("tags", [])}
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        body = {"name": name, "key": key, "value": value}
+        self._check(self._call("POST", "/registered-models/set-tag", json=body), f"tag {name} {key}")
+
     def latest_ready(self, name: str) -> Version | None:
         """The highest READY version of a model, or None."""
         params = {"filter": f"name='{name}'", "max_results": 200, "order_by": ["version_number DESC"]}

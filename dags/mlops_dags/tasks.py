@@ -9,7 +9,7 @@ from airflow.sdk import PokeReturnValue, TriggerRule, get_current_context, task
 
 from mlops_dags import connections, notify
 from mlops_dags.conf import RollbackConf, parse
-from mlops_dags.release import experiment, record_before, rollback, wait_until_served
+from mlops_dags.release import experiment, record_before, record_known_good, rollback, wait_until_served
 from mlops_dags.settings import DagSettings
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def _actor() -> str:
 
 
 def ready_sensor(settings: DagSettings, registered: Any):
-    """Wait (reschedule mode, timeout) until the registered version is READY in MLflow."""
+    """Wait (reschedule mode, poke every MLOPS_SENSOR_POKE_SECONDS, timeout) until the version is READY."""
 
     @task.sensor(
         task_id="wait_ready",
@@ -112,8 +112,11 @@ def release_chain(settings: DagSettings, target: Any) -> Any:
 
     @task(retries=0)
     def summary(release: dict[str, Any], verified: str, started: str) -> dict[str, Any]:
-        """Slack: model, version, metrics, experiment and a link to the run."""
+        """Record the version as the alias's last known-good in MLflow; Slack: model, version, metrics."""
         context = get_current_context()
+        record_known_good(
+            connections.registry(settings), release["model"], release["alias"], release["version"]
+        )
         before = release.get("before_version")
         metrics = notify.metrics_text(release.get("metrics", {}))
         text = (
@@ -154,25 +157,20 @@ def release_chain(settings: DagSettings, target: Any) -> Any:
 
 
 def rollback_task(settings: DagSettings, conf: Any) -> Any:
-    """Run rollback_model: in this run (inline) or as its own DAG run (trigger), by MLOPS_ROLLBACK_MODE."""
-    if settings.rollback == "trigger":
-        from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+    """Start rollback_model as its own DAG run and wait for it (deferrable: no worker slot while waiting).
 
-        return TriggerDagRunOperator(
-            task_id="trigger_rollback_model",
-            trigger_dag_id="rollback_model",
-            conf=conf,
-            wait_for_completion=True,
-            poke_interval=10,
-            retries=0,
-        )
+    The same in both runtimes: wherever a scheduler runs, the rollback is a separate, visible DAG run."""
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 
-    @task(task_id="rollback", retries=0)
-    def rollback_inline(rollback_conf: dict[str, Any]) -> dict[str, Any]:
-        """The rollback_model DAG's work, run inside this DAG run (local runtime: no scheduler)."""
-        return run_rollback(settings, rollback_conf)
-
-    return rollback_inline(conf)
+    return TriggerDagRunOperator(
+        task_id="trigger_rollback_model",
+        trigger_dag_id="rollback_model",
+        conf=conf,
+        wait_for_completion=True,
+        deferrable=True,
+        poke_interval=settings.rollback_poke_seconds,
+        retries=0,
+    )
 
 
 def run_rollback(settings: DagSettings, params: dict[str, Any]) -> dict[str, Any]:
@@ -189,7 +187,12 @@ def run_rollback(settings: DagSettings, params: dict[str, Any]) -> dict[str, Any
             context,
         )
         raise
-    restored = f"v{conf.before_version}" if conf.before_version else "no version (alias removed)"
+    if result["known_good"]:
+        restored = f"v{result['restored']} (no before_version: the last known-good recorded in MLflow)"
+    elif result["restored"]:
+        restored = f"v{result['restored']}"
+    else:
+        restored = "no version (alias removed)"
     notify.post(
         settings,
         f":leftwards_arrow_with_hook: rolled back {conf.model}@{conf.alias} to {restored} "

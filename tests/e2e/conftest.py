@@ -113,6 +113,30 @@ class Loop:
         )
         return response.json()["model_version"]["version"] if response.status_code == 200 else None
 
+    def release(self, alias: str, version: str, model: str = "iris") -> None:
+        """What set_alias + reload do, by hand: MLflow's alias moves, the gateway loads it."""
+        mlflow = f"{self.running.tracking_uri}/api/2.0/mlflow/registered-models"
+        body = {"name": model, "alias": alias, "version": version}
+        httpx.post(f"{mlflow}/alias", json=body, timeout=10).raise_for_status()
+        response = httpx.post(
+            f"{self.running.settings.serving_url}/variant/{alias}/reload",
+            params={"model": model},
+            headers={"X-API-Key": self.running.stack.api_key()},
+            timeout=120,
+        )
+        assert response.status_code == 200 and str(response.json()["version"]) == version, response.text
+
+    def set_model_tag(self, key: str, value: str, model: str = "iris") -> None:
+        body = {"name": model, "key": key, "value": value}
+        url = f"{self.running.tracking_uri}/api/2.0/mlflow/registered-models/set-tag"
+        httpx.post(url, json=body, timeout=10).raise_for_status()
+
+    def served_versions(self, requests: int = 30, model: str = "iris") -> set[str]:
+        """Versions that answer plain predictions (no X-Variant: the traffic split decides)."""
+        url = f"{self.running.settings.serving_url}/v1/models/{model}/predict"
+        body = {"inputs": [[5.1, 3.5, 1.4, 0.2]]}
+        return {str(httpx.post(url, json=body, timeout=30).json()["version"]) for _ in range(requests)}
+
     def predict(self, variant: str, model: str = "iris") -> dict[str, Any]:
         body = {"inputs": [[5.1, 3.5, 1.4, 0.2]]}
         headers = {"X-Variant": variant, "X-API-Key": self.running.stack.api_key()}

@@ -3,10 +3,13 @@ trigger, as the cluster's PostSync hook runs it, and directly) and executed by A
 (LocalExecutor, MLOPS_RUNTIME=local).
 
 Batch 1: the first commit trains every config once (champion), a second commit trains the config it
-changed (challenger under the canary), repeated triggers start nothing; a failed quality gate, bad conf.
+changed (challenger under the canary), repeated triggers start nothing; a failed quality gate, bad conf
+(also a gateway model that serves another registered model).
 Batch 2: a broken version registered outside Airflow (the gateway refuses it) and a verify that fails:
 both trigger rollback_model as a separate DAG run that restores before_version; rollback_model run by
-hand is idempotent."""
+hand is idempotent.
+Batch 3: rollback_model without before_version restores the last known-good version, or removes the alias
+and takes the variant out of traffic."""
 
 import json
 import shutil
@@ -91,12 +94,14 @@ def batch1(loop: Loop, commits: dict[str, Any]) -> dict[str, Any]:
     gate = loop.run(TRAIN, {"alias": "challenger", "quality_threshold": 0.999}, "gate")
     bad_config = loop.run(TRAIN, {"config": "nope"}, "bad-config")
     bad_strategy = loop.run(TRAIN, {"strategy": "ab"}, "bad-strategy")
+    wrong_model = loop.run(TRAIN, {"config": "wine", "serving_model": "iris"}, "wrong-model")
     return {
         "champion": commits["champion"],
         "challenger": commits["challenger"],
         "gate": gate,
         "bad_config": bad_config,
         "bad_strategy": bad_strategy,
+        "wrong_model": wrong_model,
         "after": {a: loop.alias_version("iris", a) for a in ("champion", "challenger")},
     }
 
@@ -187,6 +192,8 @@ def test_bad_conf_fails_the_first_task_with_its_message(loop: Loop, batch1: dict
     for key, needle in (
         ("bad_config", "config: no config 'nope'"),
         ("bad_strategy", "strategy: the gateway"),
+        # Regression: check_target never compared the gateway's registered_model with the DAG's model.
+        ("wrong_model", "serving_model: the gateway's model iris serves registered model 'iris', not 'wine'"),
     ):
         run = batch1[key]
         assert run.state == "failed"
@@ -256,6 +263,7 @@ def test_failed_verify_rolls_back_and_a_partial_restore_says_what_serves(
     assert run.task_state("reload") == "success" and run.task_state("verify") == "failed"
     assert run.task_state(ROLLBACK_TRIGGER) == "failed"
     assert rollback is not None and rollback.state == "failed"
+    assert rollback.task_state("rollback") == "failed"
     assert loop.alias_version("iris", "challenger") == v2
     status = loop.status()
     assert status["aliases"]["challenger"] == v2
@@ -279,3 +287,58 @@ def test_rollback_model_is_idempotent(loop: Loop, batch1: dict[str, Any], batch2
     assert result["changed"] is False and result["reload"]["changed"] is False
     assert loop.status()["aliases"]["challenger"] == v2
     assert any("already there" in t for t in texts_for(loop, run))
+
+
+@pytest.fixture(scope="module")
+def batch3(loop: Loop, batch1: dict[str, Any], batch2: dict[str, Any]) -> dict[str, Any]:
+    """Failed first releases on an alias (no before_version), set up by hand with versions that exist:
+    v2 (the challenger batch 1 released: the alias's last known-good) and the version batch 2's failed
+    verify trained (good artifacts, never verified)."""
+    v2 = batch1["challenger"].value("summary")["version"]
+    unverified = str(batch2["verify_fails"].value("wait_ready")["version"])
+    no_before = {"model": "iris", "alias": "challenger", "before_version": None, "reason": "test"}
+    loop.release("challenger", unverified)
+    known_good = loop.run("rollback_model", no_before, "known-good")
+    after_known_good = loop.alias_version("iris", "challenger")
+    loop.set_model_tag("mlops.known_good.challenger", unverified)  # nothing older is known now
+    loop.release("challenger", unverified)
+    nothing = loop.run("rollback_model", no_before, "nothing-to-restore")
+    return {
+        "v2": v2,
+        "unverified": unverified,
+        "known_good": known_good,
+        "after_known_good": after_known_good,
+        "nothing": nothing,
+    }
+
+
+def test_rollback_without_before_version_restores_the_last_known_good(
+    loop: Loop, batch3: dict[str, Any]
+) -> None:
+    """Regression: before_version=None removed the alias and left the failed version serving."""
+    run, v2 = batch3["known_good"], batch3["v2"]
+    assert run.state == "success"
+    result = run.value("rollback")
+    assert (result["restored"], result["known_good"], result["alias_was"]) == (v2, v2, batch3["unverified"])
+    assert batch3["after_known_good"] == v2
+    assert any(
+        t.startswith(
+            f":leftwards_arrow_with_hook: rolled back iris@challenger to v{v2} (no before_version: "
+            "the last known-good recorded in MLflow)"
+        )
+        for t in texts_for(loop, run)
+    )
+
+
+def test_rollback_with_nothing_to_restore_takes_the_variant_out_of_traffic(
+    loop: Loop, batch1: dict[str, Any], batch3: dict[str, Any]
+) -> None:
+    run = batch3["nothing"]
+    assert run.state == "success"
+    result = run.value("rollback")
+    assert result["restored"] is None and result["alias_was"] == batch3["unverified"]
+    assert loop.alias_version("iris", "challenger") is None
+    assert loop.status()["weights"] == {"champion": 100, "challenger": 0}
+    assert loop.served_versions() == {batch1["champion"].value("summary")["version"]}
+    texts = texts_for(loop, run)
+    assert any("to no version (alias removed)" in t and "gets no traffic" in t for t in texts), texts

@@ -1,6 +1,6 @@
 """The commit trigger in the cluster: a PostSync hook Job of the Airflow Application, fed the synced
-commit by Argo CD, logging in to the Airflow API server the official chart renders, with its password
-and Slack webhook from the environment's SealedSecret."""
+commit by Argo CD, logging in to the Airflow API server the official chart renders as the CI user the
+chart's create-user Job creates (Secret airflow-ci-user), with the Slack webhook from its own SealedSecret."""
 
 from __future__ import annotations
 
@@ -40,7 +40,23 @@ def test_hook_job_reaches_the_rendered_airflow_api_server(rendered: render.Rende
     container = _container(job)
     env_vars = {e["name"]: e for e in container["env"]}
     assert container["args"] == ["--sha", "$(COMMIT)", "--clone", "$(REPO_URL)"]
-    assert env_vars["AIRFLOW_API_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "commit-trigger"
+    # One CI password: the hook logs in as the user the Airflow chart's create-user Job creates, from the
+    # same Secret and keys (it once had its own copy of the password in the commit-trigger Secret).
+    create_user = find(objects(rendered, f"airflow-{env}"), "Job", "airflow-create-user")
+    created_from = {
+        e["name"]: e["valueFrom"]["secretKeyRef"] for e in _container(create_user)["env"] if "valueFrom" in e
+    }
+    login = {
+        name: env_vars[name]["valueFrom"]["secretKeyRef"]
+        for name in ("AIRFLOW_API_USER", "AIRFLOW_API_PASSWORD")
+    }
+    assert login == {
+        "AIRFLOW_API_USER": created_from["CI_USERNAME"],
+        "AIRFLOW_API_PASSWORD": created_from["CI_PASSWORD"],
+    }
+    assert env_vars["SLACK_WEBHOOK_URL"]["valueFrom"]["secretKeyRef"]["name"] == "commit-trigger"
+    sealed = yaml.safe_load((REPO / f"apps/envs/{env}/secrets/airflow/commit-trigger.yaml").read_text())
+    assert set(sealed["spec"]["encryptedData"]) == {"SLACK_WEBHOOK_URL"}
     # The URL names the API server Service of the official chart as rendered with our values.
     url = env_vars["AIRFLOW_URL"]["value"]
     host, port = url.removeprefix("http://").split(":")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ci.validate import pipeline, policy, render, schemas
+from ci.validate import kpo_pods, pipeline, podrules, policy, render, schemas
 from ci.validate.manifests import load_file, parse_documents
 from ci.validate.settings import REPO, Settings
 from tests.gitops.helpers import FIXTURES, find
@@ -84,6 +84,60 @@ def test_policy_fixtures(fixture: str, rule: str, expected: str) -> None:
     assert expected in findings[0].message
 
 
+POD_RULE_FIXTURES = {
+    "pod-duplicate-volume.yaml": ("pod-volume-names", "volume name 'xcom' is used more than once"),
+    "pod-duplicate-container.yaml": ("pod-container-names", "container name 'base' is used more than once"),
+    "pod-duplicate-mount-path.yaml": (
+        "pod-mount-paths",
+        "container base mounts /airflow/xcom more than once",
+    ),
+    "pod-mount-unknown-volume.yaml": (
+        "pod-mount-volume",
+        "mounts volume 'kpo-pod-template'; the pod has no such",
+    ),
+    "pod-mount-inside-configmap.yaml": (
+        "pod-mount-in-readonly-volume",
+        "at /opt/airflow/pod_templates/pod_template_file.yaml, inside /opt/airflow/pod_templates where",
+    ),
+    "pod-request-above-limit.yaml": ("pod-resources", "requests.memory 4Gi is more than limits.memory 2Gi"),
+    "pod-bad-name.yaml": ("pod-names", "container name 'trainer_base' is not a DNS-1123 label"),
+    "pod-bad-label-value.yaml": ("pod-labels", "label mlops/run='manual__2026-11-30T13:00:00+00:00'"),
+    "pod-duplicate-env.yaml": ("pod-env-names", "container base sets env MLFLOW_TRACKING_URI more than once"),
+}
+
+
+@pytest.mark.parametrize("fixture", sorted(POD_RULE_FIXTURES))
+def test_pod_rule_fixtures_pass_the_schema_but_break_one_api_server_rule(
+    settings: Settings, fixture: str
+) -> None:
+    """What the API server rejects (or the kubelet cannot start) although the JSON schema accepts it."""
+    rule, expected = POD_RULE_FIXTURES[fixture]
+    manifests = load_file(NEGATIVE / fixture)
+    assert schemas.validate_all(manifests, settings.crd_dir, settings.k8s_version) == []
+    assert policy.check_all(manifests) == []
+    findings = podrules.check_all(manifests)
+    assert [f.rule for f in findings] == [rule]
+    assert expected in findings[0].message
+    assert pipeline.check_objects(manifests, settings) == findings
+
+
+def test_trainer_pods_need_the_template_mounted_in_the_workers(settings: Settings) -> None:
+    chart = render.airflow_chart(settings)
+    values = [
+        REPO / "charts/airflow/values/base.yaml",
+        REPO / "charts/airflow/values/dev.yaml",
+        NEGATIVE / "values-kpo-template-not-mounted.yaml",
+    ]
+    text, findings = render.helm_template(settings, "airflow", chart, "mlops-dev", values, "airflow-dev")
+    assert text is not None, findings
+    pods, problems = kpo_pods.trainer_pod_manifests(parse_documents(text, "airflow"), "airflow", REPO)
+    assert pods == []
+    assert [str(p) for p in problems] == [
+        "airflow: [kpo-pods] KPO_POD_TEMPLATE_FILE=/opt/airflow/kpo-pod-template/kpo_pod_template.yaml "
+        "is not a file of a ConfigMap mounted in the worker pods"
+    ]
+
+
 @pytest.mark.parametrize(
     ("fixture", "expected"),
     [
@@ -114,6 +168,8 @@ def test_every_negative_fixture_is_exercised() -> None:
         "application-unknown-field.yaml",
         "certificate-bad-duration.yaml",
         "service-bad-port.yaml",
+        "values-kpo-template-not-mounted.yaml",
+        *POD_RULE_FIXTURES,
     }
     assert {p.name for p in NEGATIVE.glob("*.yaml")} == used
 

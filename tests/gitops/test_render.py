@@ -144,12 +144,18 @@ def test_airflow_runs_the_pinned_version_with_kubernetes_executor(
     assert values["dags"]["gitSync"]["subPath"] == "dags"
 
 
-def test_dags_dockerfile_installs_exactly_the_airflow_extra() -> None:
+def test_dags_dockerfile_installs_the_airflow_extra_against_airflows_constraints() -> None:
+    """Regression: the image installed against the project's lock, not Airflow's constraints."""
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     dockerfile = (REPO / "dags/Dockerfile").read_text()
     installed = re.findall(r'^\s+"([^"]+)" \\$', dockerfile, re.MULTILINE)
     assert sorted(installed) == sorted(extras["airflow"])
-    assert f"FROM apache/airflow:{_pinned_airflow()}-python3.11" in dockerfile
+    assert f"ARG AIRFLOW_VERSION={_pinned_airflow()}\nARG PYTHON_VERSION=3.11\n" in dockerfile
+    assert "FROM apache/airflow:${AIRFLOW_VERSION}-python${PYTHON_VERSION}" in dockerfile
+    constraints = "https://raw.githubusercontent.com/apache/airflow/constraints-${AIRFLOW_VERSION}/"
+    assert f"ARG AIRFLOW_CONSTRAINTS={constraints}constraints-${{PYTHON_VERSION}}.txt" in dockerfile
+    assert 'pip install --no-cache-dir --constraint "${AIRFLOW_CONSTRAINTS}"' in dockerfile
+    assert "requirements.lock" not in dockerfile and "COPY" not in dockerfile
 
 
 def _secret_refs(docs: list[dict]) -> set[tuple[str, str | None]]:

@@ -128,8 +128,6 @@ class AirflowHome:
             **self.remote_logging(),
             **self.connections(),
             "MLOPS_RUNTIME": "local",
-            "MLOPS_ROLLBACK_MODE": "trigger",
-            "MLOPS_LOCAL_PYTHON": sys.executable,
             "MLOPS_RETRY_DELAY": "5",
             "MLOPS_SENSOR_POKE_SECONDS": "2",
             "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p),

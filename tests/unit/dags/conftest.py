@@ -35,3 +35,32 @@ def dagbag() -> Any:
         print(f"\nBENCH dag import {stat.file}: {stat.duration.total_seconds():.3f}s ({stat.dag_num} DAGs)")
     print(f"BENCH DagBag total (with Airflow imports): {total:.2f}s")
     return bag
+
+
+@pytest.fixture(scope="session")
+def rendered_workers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """env → what a KubernetesExecutor worker sees (plain env, KPO pod template) in the official Airflow
+    chart rendered with our values, as CI renders it (the real helm and the vendored chart)."""
+    import subprocess
+
+    from ci.validate import kpo_pods, render
+    from ci.validate.manifests import parse_documents
+    from ci.validate.settings import Settings
+
+    settings = Settings.from_env()
+    if not Path(settings.helm).is_file():
+        subprocess.run(["bash", str(REPO_ROOT / "ci" / "install-tools.sh")], check=True, cwd=REPO_ROOT)
+    settings = Settings(**{**settings.__dict__, "build": tmp_path_factory.mktemp("airflow-render")})
+    chart = render.airflow_chart(settings)
+    workers = {}
+    for env in render.environments(REPO_ROOT):
+        values = [
+            REPO_ROOT / "charts/airflow/values/base.yaml",
+            REPO_ROOT / f"charts/airflow/values/{env['env']}.yaml",
+        ]
+        text, findings = render.helm_template(
+            settings, "airflow", chart, env["namespace"], values, env["env"]
+        )
+        assert text is not None, [str(f) for f in findings]
+        workers[env["env"]] = kpo_pods.worker_of(parse_documents(text, f"rendered/airflow-{env['env']}.yaml"))
+    return workers

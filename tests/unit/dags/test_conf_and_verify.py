@@ -92,10 +92,43 @@ def test_every_alive_replica_must_serve_the_version() -> None:
 
 def test_git_commit_reaches_the_pod_env() -> None:
     from mlops_dags.conf import ConfError, TrainConf, parse
-    from mlops_dags.pods import base_env
+    from mlops_dags.pods import pod_env
     from mlops_dags.settings import DagSettings
 
     conf = parse(TrainConf, {"config": "iris", "quality_threshold": 0.8, "git_commit": "0d85aa5"})
-    assert base_env(DagSettings(), "run-1", conf.git_commit)["GIT_COMMIT"] == "0d85aa5"
+    assert pod_env(DagSettings(), "http://mlflow:5000", "run-1", conf.git_commit)["GIT_COMMIT"] == "0d85aa5"
     with pytest.raises(ConfError, match=r"git_commit"):
         parse(TrainConf, {"config": "iris", "quality_threshold": 0.8, "git_commit": "main; rm -rf /"})
+
+
+def test_quality_threshold_description_matches_what_the_gate_compares(dagbag) -> None:
+    """Regression: the description said "for regression the maximum RMSE"; the gate compares R² (higher
+    is better), the trainer's primary metric for regression."""
+    from trainer.config import Task
+    from trainer.metrics import primary_metric
+
+    description = (
+        dagbag.dags["ml_train_register_and_reload"].params.get_param("quality_threshold").description
+    )
+    shown = {"accuracy": "accuracy", "r2": "R²"}
+    for task in Task:
+        metric = primary_metric(task)
+        assert metric.higher_is_better and shown[metric.name] in description, (task, metric)
+    assert description.startswith("Minimum") and "RMSE" not in description
+
+
+@pytest.mark.parametrize(
+    ("current", "names", "expected"),
+    [
+        ({"champion": 90, "challenger": 10}, ["challenger"], {"champion": 100, "challenger": 0}),
+        ({"a": 0, "b": 100}, ["b"], {"a": 100, "b": 0}),  # the others had nothing: the first takes all
+        ({"a": 50, "b": 25, "c": 25}, ["a"], {"a": 0, "b": 50, "c": 50}),
+        ({"a": 34, "b": 33, "c": 33}, ["c"], {"a": 51, "b": 49, "c": 0}),  # rounding goes to the first
+        ({"a": 20, "b": 20, "c": 60}, ["a", "c"], {"a": 0, "b": 100, "c": 0}),
+    ],
+)
+def test_weights_without_a_variant_keep_the_others_proportions(current, names, expected) -> None:
+    from mlops_dags.release import weights_without
+
+    weights = weights_without(current, list(current), names)
+    assert weights == expected and sum(weights.values()) == 100

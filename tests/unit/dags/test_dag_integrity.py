@@ -69,3 +69,62 @@ def test_kubernetes_runtime_uses_pods_and_triggers_rollback_model(dagbag) -> Non
     trigger = dag.get_task("trigger_rollback_model")
     assert isinstance(trigger, TriggerDagRunOperator) and trigger.trigger_dag_id == "rollback_model"
     assert "needs_rollback" in trigger.upstream_task_ids
+    assert trigger.wait_for_completion and trigger.deferrable
+
+
+def test_pod_tasks_are_deferrable_and_sensors_poke_sparingly(dagbag) -> None:
+    """Regression: KPO held a worker slot for the whole training; reschedule sensors poked every 5 s, a new
+    worker pod (and git-sync clone) per poke under KubernetesExecutor."""
+    train = dagbag.dags["ml_train_register_and_reload"]
+    for task_id in ("train", "register"):
+        assert train.get_task(task_id).deferrable is True
+    sensors = [
+        train.get_task("wait_ready"),
+        dagbag.dags["register_sensor_check"].get_task("wait_new_version"),
+    ]
+    for sensor in sensors:
+        assert sensor.mode == "reschedule" and sensor.poke_interval >= 30
+
+
+def test_a_poke_interval_under_30_s_is_refused_in_the_cluster(monkeypatch) -> None:
+    from mlops_dags.settings import DagSettings
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("MLOPS_SENSOR_POKE_SECONDS", "5")
+    with pytest.raises(ValidationError, match="every poke of a reschedule sensor is a new worker pod"):
+        DagSettings()
+    monkeypatch.setenv("MLOPS_RUNTIME", "local")
+    assert DagSettings().sensor_poke_seconds == 5
+
+
+def test_local_runtime_rolls_back_through_the_same_trigger(tmp_path) -> None:
+    """Regression: the local runtime ran the rollback inline instead of as a rollback_model DAG run."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.unit.dags.conftest import DAGS_DIR, REPO_ROOT
+
+    script = (
+        "import json; from airflow.dag_processing.dagbag import DagBag; "
+        f"bag = DagBag(dag_folder={str(DAGS_DIR)!r}); "
+        "assert not bag.import_errors, bag.import_errors; "
+        "dag = bag.dags['ml_train_register_and_reload']; "
+        "print(json.dumps({t.task_id: type(t).__name__ for t in dag.tasks}))"
+    )
+    env = {
+        **os.environ,
+        "MLOPS_RUNTIME": "local",
+        "AIRFLOW_HOME": str(tmp_path),
+        "MLOPS_ROLLBACK_MODE": "inline",
+        "PYTHONPATH": str(DAGS_DIR),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    tasks = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert tasks["trigger_rollback_model"] == "TriggerDagRunOperator"
+    assert "rollback" not in tasks
+    assert tasks["train"] != "TrainerPodOperator"  # the local runtime's task, same pod contract

@@ -1,99 +1,153 @@
-"""Training pods built offline from every model profile and validated against the Kubernetes schema."""
+"""Trainer pods built in-process by the DAGs' code from the KPO pod template of the rendered chart, checked
+with the Kubernetes schema and the API server's semantic rules, for every profile, task and environment."""
 
 import json
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from ci.validate import podrules, policy
+from ci.validate.manifests import Manifest
 from tests.unit.dags.conftest import REPO_ROOT
 
-PROFILES = sorted(yaml.safe_load((REPO_ROOT / "trainer" / "model_profiles.yaml").read_text())["profiles"])
-KUBECONFIG = """
-apiVersion: v1
-kind: Config
-clusters: [{name: offline, cluster: {server: "https://127.0.0.1:1"}}]
-users: [{name: offline, user: {token: offline}}]
-contexts: [{name: offline, context: {cluster: offline, user: offline, namespace: mlops-dev}}]
-current-context: offline
-"""
+PROFILES = yaml.safe_load((REPO_ROOT / "trainer" / "model_profiles.yaml").read_text())["profiles"]
+ENVS = ["dev", "prod"]
 
 
-@pytest.fixture(scope="module")
-def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("kube") / "config"
-    path.write_text(KUBECONFIG)
-    return path
-
-
-def build_pod(profile_name: str, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> dict:
-    from kubernetes.client import ApiClient
-    from mlops_dags.pods import train_spec, trainer_pod_operator
-    from mlops_dags.profiles import get_profile
+def settings_for(worker: Any, tmp_path: Path, **overrides: str):
+    """DagSettings as a worker of that render builds them (its env), with the template in a local file."""
     from mlops_dags.settings import DagSettings
 
-    monkeypatch.setenv("K8S_NAMESPACE", "mlops-dev")
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    settings = DagSettings()
-    profile = get_profile(settings.profiles_path, profile_name)
-    config = json.loads((REPO_ROOT / "trainer" / "configs" / "iris.json").read_text())
-    spec = train_spec(profile_name, profile, config, {"MLFLOW_TRACKING_URI": "http://mlflow:5000"})
-    operator = trainer_pod_operator("train", spec, settings, config_file=str(kubeconfig))
-    operator.apply_spec()
-    pod = operator.build_pod_request_obj(dry_run=True)
-    return ApiClient().sanitize_for_serialization(pod)
+    template = tmp_path / "kpo_pod_template.yaml"
+    template.write_text(worker.template)
+    return DagSettings(**{**worker.env, "KPO_POD_TEMPLATE_FILE": str(template), **overrides})
 
 
-@pytest.mark.parametrize("profile_name", PROFILES)
-def test_pod_of_every_profile_is_valid(profile_name: str, kubeconfig: Path, monkeypatch) -> None:
-    pod = build_pod(profile_name, kubeconfig, monkeypatch)
-    kubernetes_validate.validate(pod, "1.33", strict=True)
-    base = next(c for c in pod["spec"]["containers"] if c["name"] == "base")
-    profile = yaml.safe_load((REPO_ROOT / "trainer" / "model_profiles.yaml").read_text())["profiles"][
-        profile_name
-    ]
-    assert base["image"] == profile["image"]
-    assert base["args"][: len(profile["command"])] == profile["command"]
-    assert base["resources"]["requests"] == profile["resources"]["requests"]
-    assert pod["metadata"]["namespace"] == "mlops-dev"
-    assert pod["spec"]["restartPolicy"] == "Never"
-    env = {e["name"]: e.get("value") for e in base["env"]}
-    assert json.loads(env["TRAINER_CONFIG_JSON"])["model_name"] == "iris"
-    assert {"secretRef": {"name": "trainer-aws"}} in base["envFrom"]
-    # do_xcom_push: the sidecar that reads /airflow/xcom/return.json
-    assert any(c["name"] == "airflow-xcom-sidecar" for c in pod["spec"]["containers"])
+def pods_for(settings: Any, profile: str) -> dict[str, dict]:
+    """task → pod (as the API server receives it) of the train and register tasks on `profile`."""
+    from kubernetes.client import ApiClient
+    from mlops_dags.conf import resolve_config
+    from mlops_dags.kpo import build_pod
+    from mlops_dags.pods import plan_register_pod, plan_train_pod
+
+    config = resolve_config(settings.configs_dir, "iris", {"profile": profile})
+    uri = "http://mlflow.mlops-dev.svc.cluster.local:5000"
+    specs = {
+        "train": plan_train_pod(settings, config, uri, "manual__1", "0d85aa5"),
+        "register": plan_register_pod(settings, config, "a" * 32, {"k": "v"}, uri, "manual__1", None),
+    }
+    return {
+        task: ApiClient().sanitize_for_serialization(build_pod(spec, settings))
+        for task, spec in specs.items()
+    }
 
 
-def test_gpu_profile_has_gpu_limit_toleration_and_node_selector(kubeconfig: Path, monkeypatch) -> None:
-    pod = build_pod("image-gpu", kubeconfig, monkeypatch)
-    base = next(c for c in pod["spec"]["containers"] if c["name"] == "base")
-    assert base["resources"]["limits"]["nvidia.com/gpu"] == "1"
+def containers(pod: dict) -> dict[str, dict]:
+    return {c["name"]: c for c in pod["spec"]["containers"]}
+
+
+@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_pods_from_the_rendered_template_pass_the_api_server_rules(
+    rendered_workers: dict, tmp_path: Path, env: str, profile: str
+) -> None:
+    """Regression: the chart's template declared the xcom volume the provider adds too ([xcom, tmp, xcom])."""
+    settings = settings_for(rendered_workers[env], tmp_path)
+    for task, pod in pods_for(settings, profile).items():
+        kubernetes_validate.validate(pod, "1.33", strict=True)
+        manifest = Manifest(f"{env}/{task}/{profile}", pod)
+        assert podrules.check_manifest(manifest) == [], task
+        assert policy.check_manifest(manifest) == [], task
+        assert [v["name"] for v in pod["spec"]["volumes"]] == ["xcom", "tmp"]
+        base = containers(pod)["base"]
+        assert base["image"] == PROFILES[profile]["image"]
+        assert base["resources"]["requests"]["cpu"] == PROFILES[profile]["resources"]["requests"]["cpu"]
+        assert {"secretRef": {"name": "trainer-aws"}} in base["envFrom"]
+        assert pod["metadata"]["namespace"] == f"mlops-{env}"
+        assert pod["spec"]["restartPolicy"] == "Never"
+        assert pod["spec"]["securityContext"]["runAsUser"] == 10001
+    train = containers(pods_for(settings, profile)["train"])["base"]
+    env_vars = {e["name"]: e.get("value") for e in train["env"]}
+    assert json.loads(env_vars["TRAINER_CONFIG_JSON"])["profile"] == profile
+    assert train["args"][: len(PROFILES[profile]["command"])] == PROFILES[profile]["command"]
+
+
+def test_gpu_pod_requests_its_gpu_and_leaves_device_choice_to_the_plugin(rendered_workers, tmp_path) -> None:
+    """Regression: the GPU profile set NVIDIA_VISIBLE_DEVICES=all, exposing every GPU of the node."""
+    pod = pods_for(settings_for(rendered_workers["prod"], tmp_path), "image-gpu")["train"]
+    base = containers(pod)["base"]
+    assert (
+        base["resources"]["limits"]["nvidia.com/gpu"]
+        == base["resources"]["requests"]["nvidia.com/gpu"]
+        == "1"
+    )
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["spec"][
         "tolerations"
     ]
     assert pod["spec"]["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert not {"NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"} & {e["name"] for e in base["env"]}
 
 
-def test_cpu_profile_has_no_gpu(kubeconfig: Path, monkeypatch) -> None:
-    pod = build_pod("tabular", kubeconfig, monkeypatch)
-    base = next(c for c in pod["spec"]["containers"] if c["name"] == "base")
-    assert "nvidia.com/gpu" not in base["resources"]["limits"]
+def test_a_profile_that_picks_gpus_itself_is_rejected(tmp_path: Path) -> None:
+    from mlops_dags.profiles import ProfileError, load_profiles
+
+    data = yaml.safe_load((REPO_ROOT / "trainer" / "model_profiles.yaml").read_text())
+    data["profiles"]["image-gpu"]["env"] = {"NVIDIA_VISIBLE_DEVICES": "all"}
+    path = tmp_path / "profiles.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ProfileError, match=r"image-gpu: env: .*NVIDIA_VISIBLE_DEVICES.*device plugin"):
+        load_profiles(path)
+
+
+def test_cpu_pod_has_no_gpu(rendered_workers, tmp_path) -> None:
+    pod = pods_for(settings_for(rendered_workers["dev"], tmp_path), "tabular")["train"]
+    assert "nvidia.com/gpu" not in containers(pod)["base"]["resources"]["limits"]
     assert not pod["spec"].get("tolerations")
 
 
-def test_image_tag_override_and_pod_template(kubeconfig: Path, monkeypatch, tmp_path: Path) -> None:
-    template = tmp_path / "kpo.yaml"
-    template.write_text(
-        "apiVersion: v1\nkind: Pod\nmetadata: {name: trainer}\nspec:\n  containers:\n    - name: base\n"
-        "      image: placeholder:1\n      volumeMounts: [{name: tmp, mountPath: /tmp}]\n"
-        "  volumes: [{name: tmp, emptyDir: {}}]\n"
-    )
-    pod = build_pod(
-        "tabular", kubeconfig, monkeypatch, TRAINER_IMAGE_TAG="abc123", KPO_POD_TEMPLATE_FILE=str(template)
-    )
-    kubernetes_validate.validate(pod, "1.33", strict=True)
-    base = next(c for c in pod["spec"]["containers"] if c["name"] == "base")
-    assert base["image"] == "ghcr.io/gitops-mlops/trainer:abc123"
-    assert [v["name"] for v in pod["spec"]["volumes"]].count("tmp") == 1
+def test_xcom_sidecar_is_hardened_and_its_image_configurable(rendered_workers, tmp_path) -> None:
+    """Regression: the sidecar was `alpine` from Docker Hub without a securityContext."""
+    worker = rendered_workers["dev"]
+    pod = pods_for(settings_for(worker, tmp_path), "tabular")["train"]
+    sidecar, base = containers(pod)["airflow-xcom-sidecar"], containers(pod)["base"]
+    assert sidecar["image"] == base["image"]  # already on the node; no other registry
+    assert sidecar["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+    }
+    assert sidecar["resources"]["limits"]["memory"] == "64Mi"
+    mirrored = "registry.mlops.internal/mirror/busybox:1.37.0"
+    other = pods_for(settings_for(worker, tmp_path, MLOPS_XCOM_SIDECAR_IMAGE=mirrored), "tabular")["train"]
+    assert containers(other)["airflow-xcom-sidecar"]["image"] == mirrored
+
+
+def test_image_tag_override(rendered_workers, tmp_path) -> None:
+    settings = settings_for(rendered_workers["dev"], tmp_path, TRAINER_IMAGE_TAG="abc123")
+    pod = pods_for(settings, "tabular")["train"]
+    assert containers(pod)["base"]["image"] == "ghcr.io/gitops-mlops/trainer:abc123"
+
+
+def test_pod_env_comes_from_the_dag_not_from_the_worker(rendered_workers, tmp_path, monkeypatch) -> None:
+    """The pod's env is built from settings and the run only: nothing of the worker's env leaks in."""
+    monkeypatch.setenv("SOMETHING_ONLY_THE_WORKER_HAS", "x")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://somewhere-else:5000")
+    pod = pods_for(settings_for(rendered_workers["dev"], tmp_path), "tabular")["register"]
+    env = {e["name"]: e["value"] for e in containers(pod)["base"]["env"]}
+    assert env == {
+        "AIRFLOW_DAG_RUN_ID": "manual__1",
+        "MLFLOW_TRACKING_URI": "http://mlflow.mlops-dev.svc.cluster.local:5000",
+        "OMP_NUM_THREADS": "2",
+        "TRAINER_XCOM_DIR": "/airflow/xcom",
+    }
+
+
+def test_xcom_dir_is_the_providers_sidecar_path() -> None:
+    from airflow.providers.cncf.kubernetes.utils.xcom_sidecar import PodDefaults
+    from mlops_dags.pods import XCOM_DIR
+
+    assert XCOM_DIR == PodDefaults.XCOM_MOUNT_PATH

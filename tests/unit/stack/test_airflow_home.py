@@ -26,7 +26,10 @@ def test_embedded_airflow_env(tmp_path: Path) -> None:
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(REPO_ROOT / "dags")
     assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "False"
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == f"{ADMIN_USER}:admin,{API_USER}:user"
-    assert env["MLOPS_RUNTIME"] == "local" and env["MLOPS_ROLLBACK_MODE"] == "trigger"
+    assert env["MLOPS_RUNTIME"] == "local"
+    # Rollback always runs as a triggered rollback_model run; local pods take the trainer's own runtime
+    # (.venv-trainer) and build on the chart's pod template, so the stack sets none of these.
+    assert not {"MLOPS_ROLLBACK_MODE", "MLOPS_LOCAL_PYTHON", "KPO_POD_TEMPLATE_FILE"} & set(env)
     assert "AIRFLOW__LOGGING__REMOTE_LOGGING" not in env and "AIRFLOW_CONN_AWS_LOGS" not in env
     serving = json.loads(env["AIRFLOW_CONN_SERVING_ADMIN"])
     assert serving["host"] == stack.settings.serving_url and serving["password"] == stack.api_key()

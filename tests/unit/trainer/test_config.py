@@ -134,3 +134,20 @@ def test_cli_validate_reports_the_profile() -> None:
         check=True,
     )
     assert json.loads(result.stdout)["profile"] == "image-gpu"
+
+
+def test_train_accepts_a_profile_only_the_repository_knows(tmp_path: Path) -> None:
+    """Regression: `train` checked the profile against the model_profiles.yaml baked into the trainer image,
+    so a profile added by a config commit failed until the image was rebuilt. The DAG checks the profile
+    against the repository's file and picks the pod; the trainer only records the name."""
+    config = tmp_path / "new-profile.json"
+    config.write_text(json.dumps({**VALID, "profile": "tabular-highmem"}))
+    result = subprocess.run(
+        [sys.executable, "-m", "trainer", "train", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"},
+        timeout=300,
+    )
+    assert "unknown profile" not in result.stderr
+    assert result.returncode == 3, result.stderr  # it got as far as MLflow (unreachable here)

@@ -41,6 +41,10 @@ def _write(tmp_path: Path, mutate) -> Path:
         (lambda d: d["profiles"]["text"]["resources"]["limits"].update(cpu="two"), "profiles.text.resources"),
         (lambda d: d["profiles"]["text"].update(gpus=1), "gpus: Extra inputs are not permitted"),
         (lambda d: d["profiles"]["text"].pop("command"), "profiles.text.command: Field required"),
+        (
+            lambda d: d["profiles"]["image-gpu"].update(env={"NVIDIA_VISIBLE_DEVICES": "all"}),
+            "NVIDIA_VISIBLE_DEVICES must not be set: the NVIDIA device plugin exposes exactly the GPUs",
+        ),
     ],
 )
 def test_bad_profiles_are_rejected_with_the_field(tmp_path: Path, mutate, expected: str) -> None:
