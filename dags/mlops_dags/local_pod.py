@@ -183,7 +183,7 @@ def run_pod(pod: LocalPod, settings: DagSettings, log: Callable[[str], None]) ->
             raise PodFailed(f"the XCom sidecar's path {pod.result_mount} is not an emptyDir of the pod")
         shown = pod.argv[:1] + pod.argv[4:] if pod.argv[0] == "sh" else pod.argv
         uid = pod.user if _as_pod_user(pod) else os.geteuid()
-        log(f"local pod {pod.name} (uid {uid}): {' '.join(shown)}")
+        log(f"local pod {pod.name} (uid {uid}, python {python}): {' '.join(shown)}")
         completed = _run(pod, env, cwd, settings.pod_timeout_seconds)
         for line in (completed.stdout + completed.stderr).splitlines()[-40:]:
             log(f"  {line}")

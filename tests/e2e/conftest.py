@@ -21,6 +21,8 @@ from ops.local.stack import Stack
 from tests.support.stack import REPO_ROOT, RunningStack, SlackSink, stack_settings
 
 DAGS = ["ml_train_register_and_reload", "register_sensor_check", "rollback_model"]
+# What ci/trainer-runtime.sh builds (make install): the python of the DAGs' local pods.
+TRAINER_VENV_PYTHON = REPO_ROOT / ".venv-trainer" / "bin" / "python"
 # The release DAGs start rollback_model with this TriggerDagRunOperator task.
 ROLLBACK_TRIGGER = "trigger_rollback_model"
 
@@ -153,6 +155,8 @@ class Loop:
 @pytest.fixture(scope="package")
 def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
     """The stack with gateway and Airflow, shared by the e2e tests (stopped after them)."""
+    if not TRAINER_VENV_PYTHON.is_file():  # the local runtime's trainer environment (`make install`)
+        subprocess.run(["bash", str(REPO_ROOT / "ci" / "trainer-runtime.sh")], check=True, cwd=REPO_ROOT)
     state: Path = tmp_path_factory.mktemp("loop")
     stack = Stack(stack_settings(state, with_gateway=True, with_airflow=True))
     try:

@@ -12,6 +12,7 @@ Batch 3: rollback_model without before_version restores the last known-good vers
 and takes the variant out of traffic."""
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -120,6 +121,18 @@ def test_the_first_commit_trains_every_config_once_as_champion(loop: Loop, commi
     assert (
         MlflowClient(loop.running.tracking_uri).get_model_version("iris", version).tags["git_commit"] == sha
     )
+
+
+def test_pod_tasks_run_the_trainer_runtime_as_the_pods_user(loop: Loop, commits: dict[str, Any]) -> None:
+    """The stack's LocalExecutor worker (root when the tests run as root) runs the train and register pods
+    with .venv-trainer (the trainer image's packages) as the pod's user, UID 10001, as the image does."""
+    run = commits["champion"]
+    logs = loop.running.settings.airflow_home / "logs" / f"dag_id={TRAIN}" / f"run_id={run.run_id}"
+    python = REPO_ROOT / ".venv-trainer" / "bin" / "python"
+    uid = 10001 if os.geteuid() == 0 else os.geteuid()
+    for task in ("train", "register"):
+        text = "\n".join(p.read_text() for p in sorted((logs / f"task_id={task}").glob("attempt=*.log")))
+        assert f"(uid {uid}, python {python}): " in text, text[-3000:]
 
 
 def test_a_commit_trains_one_run_per_affected_config_and_a_repeat_starts_none(

@@ -130,6 +130,7 @@ class AirflowHome:
             "MLOPS_RUNTIME": "local",
             "MLOPS_RETRY_DELAY": "5",
             "MLOPS_SENSOR_POKE_SECONDS": "2",
+            "MLOPS_ROLLBACK_POKE_SECONDS": "2",
             "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p),
             **self.extra,
         }
