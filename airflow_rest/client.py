@@ -176,24 +176,47 @@ class AirflowClient:
         timeout: float = 1800.0,
         interval: float = 2.0,
         on_task: Callable[[TaskInstance], None] | None = None,
+        unreachable_grace: float = 180.0,
     ) -> DagRun:
-        """Poll until the run is success or failed; `on_task` gets each task instance once it finishes."""
+        """Poll until the run is success or failed; `on_task` gets each task instance once it finishes.
+        Airflow not answering for up to `unreachable_grace` seconds in a row (its API server restarting)
+        is waited out; longer raises AirflowUnreachable."""
         reported: set[tuple[str, int, int]] = set()
         deadline = time.monotonic() + timeout
+        down_since: float | None = None
         while True:
-            run = self.run(dag_id, run_id)
-            if on_task is not None:
-                finished = [ti for ti in self.task_instances(dag_id, run_id) if ti.finished]
-                for ti in sorted(finished, key=lambda t: (t.end_date is None, t.end_date or 0, t.task_id)):
-                    key = (ti.task_id, ti.map_index, ti.try_number)
-                    if key not in reported:
-                        reported.add(key)
-                        on_task(ti)
-            if run.finished:
+            try:
+                run = self._poll(dag_id, run_id, on_task, reported)
+                down_since = None
+            except AirflowUnreachable:
+                down_since = down_since if down_since is not None else time.monotonic()
+                if time.monotonic() - down_since > unreachable_grace:
+                    raise
+                run = None
+            if run is not None and run.finished:
                 return run
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{dag_id} run {run_id} is still {run.state} after {timeout:.0f}s")
+                state = run.state if run is not None else "unknown (Airflow does not answer)"
+                raise TimeoutError(f"{dag_id} run {run_id} is still {state} after {timeout:.0f}s")
             time.sleep(interval)
+
+    def _poll(
+        self,
+        dag_id: str,
+        run_id: str,
+        on_task: Callable[[TaskInstance], None] | None,
+        reported: set[tuple[str, int, int]],
+    ) -> DagRun:
+        """The run now; `on_task` for each task instance that finished since the last poll."""
+        run = self.run(dag_id, run_id)
+        if on_task is not None:
+            finished = [ti for ti in self.task_instances(dag_id, run_id) if ti.finished]
+            for ti in sorted(finished, key=lambda t: (t.end_date is None, t.end_date or 0, t.task_id)):
+                key = (ti.task_id, ti.map_index, ti.try_number)
+                if key not in reported:
+                    reported.add(key)
+                    on_task(ti)
+        return run
 
     def ui_link(self, dag_id: str, run_id: str) -> str:
         """The run's page in the Airflow UI."""
