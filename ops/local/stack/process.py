@@ -68,7 +68,7 @@ def start(argv: Sequence[str], env: Mapping[str, str], log_file: Path, pid_file:
     return proc.pid
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
     """Whether a member of the process group runs (zombies, whose parent has yet to reap them, do not)."""
     try:
         os.killpg(pgid, 0)
@@ -86,7 +86,7 @@ def _group_alive(pgid: int) -> bool:
 def _orphaned(pgid: int) -> bool:
     """Members of group `pgid` still run but its leader is gone (killed with SIGKILL, its children live
     on). The kernel hands out no pid while a group of that number exists, so they are the leader's."""
-    return not pid_alive(pgid) and _group_alive(pgid)
+    return not pid_alive(pgid) and group_alive(pgid)
 
 
 def _recorded_pid(pid_file: Path) -> int | None:
@@ -132,7 +132,7 @@ def _wait_gone(pgid: int, timeout: float) -> bool:
     while True:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pgid, os.WNOHANG)  # reap it when this process started it (tests), or a zombie stays
-        if not pid_alive(pgid) and not _group_alive(pgid):
+        if not pid_alive(pgid) and not group_alive(pgid):
             return True
         if time.monotonic() >= deadline:
             return False
