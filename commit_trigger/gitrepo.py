@@ -50,6 +50,10 @@ class GitRepo:
     def all_paths(self, sha: str) -> list[str]:
         return sorted(self._git("ls-tree", "-r", "--name-only", sha).stdout.splitlines())
 
+    def fetch(self) -> bool:
+        """Fetch what the remotes have now (commits pushed since the clone); False when that failed."""
+        return self._git("fetch", "--quiet", "--all", check=False).returncode == 0
+
     def read(self, sha: str, path: str) -> str | None:
         """A file's text at a commit, None when the commit has no such file."""
         done = self._git("show", f"{sha}:{path}", check=False)

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import quote
 
 from airflow_rest import AirflowClient
+from commit_trigger.dagcode import DagCode
 from commit_trigger.errors import TriggerInputError
 from commit_trigger.gitrepo import GitRepo
 from commit_trigger.rules import Rules
@@ -56,6 +57,7 @@ class Report:
     change: Change
     outcomes: list[Outcome]
     paused: bool = False
+    dag_code: DagCode | None = None
 
     @property
     def started(self) -> list[Outcome]:
@@ -100,9 +102,15 @@ def plan(rules: Rules, change: Change) -> dict[str, list[str]]:
 
 
 def trigger(
-    client: AirflowClient, rules: Rules, change: Change, planned: dict[str, list[str]], ui_base: str
+    client: AirflowClient,
+    rules: Rules,
+    change: Change,
+    planned: dict[str, list[str]],
+    ui_base: str,
+    dag_code: DagCode | None = None,
 ) -> Report:
-    """One run per planned config: created now, or already there (a repeated call starts nothing)."""
+    """One run per planned config: created now, or already there (a repeated call starts nothing).
+    `dag_code`: what Airflow had parsed when the runs started (reported)."""
     outcomes = []
     for config, reasons in planned.items():
         run_id = run_id_for(change.sha, config)
@@ -112,7 +120,7 @@ def trigger(
         link = f"{ui_base}/dags/{quote(rules.dag_id, safe='')}/runs/{quote(run_id, safe='')}"
         outcomes.append(Outcome(config, run_id, done.created, done.run.state, link, reasons))
     paused = bool(outcomes) and bool(client.dag(rules.dag_id).get("is_paused"))
-    return Report(rules.dag_id, change, outcomes, paused)
+    return Report(rules.dag_id, change, outcomes, paused, dag_code)
 
 
 def summary_lines(report: Report) -> list[str]:
@@ -130,6 +138,10 @@ def summary_lines(report: Report) -> list[str]:
     for o in report.outcomes:
         verb = "started" if o.created else f"already triggered ({o.state})"
         lines.append(f"  {o.config}: {verb} run {o.run_id}  {o.link}  [{', '.join(o.reasons)[:200]}]")
+    code = report.dag_code
+    if code is not None and code.commit is not None:
+        waited = f", after waiting {code.waited_seconds:.0f}s for it" if code.waited_seconds >= 1 else ""
+        lines.append(f"  Airflow parsed the DAGs of commit {code.commit[:12]}{waited}")
     if report.paused:
         lines.append(f"  WARNING: {report.dag_id} is paused in Airflow: the runs wait until it is unpaused")
     return lines

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from airflow_rest import AirflowAuthError, AirflowClient
+from commit_trigger.dagcode import parsed_commit
 from ops.local.airflow import ADMIN_USER, API_USER, NAMES
 from ops.local.stack import process
 from tests.e2e.conftest import DAGS, Loop
@@ -25,6 +26,9 @@ def test_ui_and_api_with_the_three_dags_and_healthy_components(loop: Loop) -> No
     page = httpx.get(settings.airflow_url + "/", timeout=30, follow_redirects=True)
     assert page.status_code == 200 and "<html" in page.text.lower()
     assert loop.airflow.dag_ids() == sorted(DAGS)
+    # Tags as the commit trigger reads them; DAGs parsed from a checkout (not git-sync) name no commit.
+    tags = loop.airflow.dag(TRAIN)["tags"]
+    assert {"mlops", "training"} <= {t["name"] for t in tags} and parsed_commit({"tags": tags}) is None
     health = loop.airflow.health()
     assert {health[k]["status"] for k in ("metadatabase", "scheduler", "triggerer", "dag_processor")} == {
         "healthy"
