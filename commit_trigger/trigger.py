@@ -79,8 +79,8 @@ def previous_commits(client: AirflowClient, dag_id: str) -> list[str]:
 
 def find_change(repo: GitRepo, client: AirflowClient, dag_id: str, sha: str, base: str | None) -> Change:
     """Changed paths of `sha` against `base`, else against the newest earlier commit that triggered
-    training and is an ancestor (commits Argo CD skipped are covered), else its first parent; no such
-    commit at all (a first sync): every config."""
+    training and is an ancestor (commits Argo CD skipped are covered), else its first parent (else every
+    path: a root commit); no such commit at all (a first sync): every config, with first_conf."""
     if base is not None:
         base_sha = repo.resolve(base)
         return Change(sha, repo.changed_paths(base_sha, sha), base_sha)
@@ -88,10 +88,14 @@ def find_change(repo: GitRepo, client: AirflowClient, dag_id: str, sha: str, bas
     for candidate in earlier:
         if repo.has_commit(candidate) and repo.is_ancestor(candidate, sha):
             return Change(sha, repo.changed_paths(candidate, sha), candidate)
+    if not earlier:
+        return Change(sha, repo.all_paths(sha), None, first=True)
     parent = repo.first_parent(sha)
-    if earlier and parent:
+    if parent:
         return Change(sha, repo.changed_paths(parent, sha), parent)
-    return Change(sha, repo.all_paths(sha), None, first=True)
+    # A root commit after earlier trainings (an unrelated history pushed over the branch): every path
+    # changed, but it is no first training, so no config gets first_conf (no champion by passing the canary).
+    return Change(sha, repo.all_paths(sha), None)
 
 
 def plan(rules: Rules, change: Change) -> dict[str, list[str]]:
