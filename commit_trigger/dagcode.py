@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_rest import AirflowClient
+from airflow_rest import AirflowAPIError, AirflowClient
 from commit_trigger.errors import DagCodeNotReady
 from commit_trigger.gitrepo import GitRepo
 
@@ -68,22 +68,41 @@ def wait_for_dag_code(
 ) -> DagCode:
     """Poll the DAG until its parsed commit includes `check.sha`. A DAG without a `commit:` tag (DAGs not
     from git-sync, e.g. a developer's checkout) is taken as it is unless `require`; then, like DAG code of
-    an earlier or unrelated commit, it is waited for until `timeout` and raises DagCodeNotReady."""
+    an earlier or unrelated commit or a DAG Airflow does not list yet (a first sync), it is waited for
+    until `timeout` and raises DagCodeNotReady."""
     interval = POLL_SECONDS if interval is None else interval
     began = clock()
     while True:
-        parsed = parsed_commit(client.dag(dag_id))
-        if parsed is None and not require:
+        dag = _dag_if_listed(client, dag_id)
+        parsed = parsed_commit(dag) if dag is not None else None
+        if dag is not None and parsed is None and not require:
             return DagCode(None)
         if parsed is not None and check.includes(parsed):
             return DagCode(parsed, clock() - began)
         if clock() - began >= timeout:
-            raise DagCodeNotReady(_not_ready(dag_id, check, parsed, timeout))
+            raise DagCodeNotReady(_not_ready(dag_id, check, dag, parsed, timeout))
         sleep(min(interval, max(timeout - (clock() - began), 0.0)))
 
 
-def _not_ready(dag_id: str, check: CodeCheck, parsed: str | None, timeout: float) -> str:
+def _dag_if_listed(client: AirflowClient, dag_id: str) -> dict[str, Any] | None:
+    """The DAG as Airflow lists it, None while Airflow does not know it yet (404: its file not parsed)."""
+    try:
+        return client.dag(dag_id)
+    except AirflowAPIError as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def _not_ready(
+    dag_id: str, check: CodeCheck, dag: dict[str, Any] | None, parsed: str | None, timeout: float
+) -> str:
     short = check.sha[:12]
+    if dag is None:
+        return (
+            f"Airflow does not know the DAG {dag_id} after {timeout:.0f}s: its DAG files were not parsed "
+            "(is git-sync or the DAG processor failing?). Nothing was triggered; rerun to retry"
+        )
     if parsed is None:
         return (
             f"Airflow's {dag_id} does not say which commit its DAG files come from (no `commit:` tag) after "

@@ -5,7 +5,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from urllib.parse import quote
 
-from airflow_rest import AirflowClient
+from airflow_rest import AirflowAPIError, AirflowClient
 from commit_trigger.dagcode import DagCode
 from commit_trigger.errors import TriggerInputError
 from commit_trigger.gitrepo import GitRepo
@@ -68,9 +68,16 @@ class Report:
 
 
 def previous_commits(client: AirflowClient, dag_id: str) -> list[str]:
-    """Commits that triggered training before, newest first (from the runs' conf or run id)."""
+    """Commits that triggered training before, newest first (from the runs' conf or run id); none while
+    Airflow does not know the DAG yet (404: a new Airflow whose DAG processor has not parsed it)."""
     seen: list[str] = []
-    for run in client.runs(dag_id, run_id_prefix=RUN_PREFIX, limit=200):
+    try:
+        runs = client.runs(dag_id, run_id_prefix=RUN_PREFIX, limit=200)
+    except AirflowAPIError as error:
+        if error.status != 404:
+            raise
+        runs = []
+    for run in runs:
         sha = str(run.conf.get("git_commit") or run.run_id[len(RUN_PREFIX) :].split("-", 1)[0]).lower()
         if SHA.match(sha) and sha not in seen:
             seen.append(sha)

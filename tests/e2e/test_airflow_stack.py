@@ -5,6 +5,7 @@ component healthy in `make status`, the CI/API user may trigger but not read con
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -50,6 +51,22 @@ def test_users_and_their_rights(loop: Loop) -> None:
         AirflowClient(url, API_USER, "wrong").dag_ids()
 
 
+def test_concurrent_triggers_of_one_run_id_start_one_run(loop: Loop) -> None:
+    """Two hooks or CI jobs triggering the same commit at once: Airflow creates the run once, the others
+    are told it exists (409), as the commit trigger reports "already triggered"."""
+    conf = {"model": "no-such-model", "alias": "race", "reason": "race test"}
+
+    def trigger(_: int) -> bool:
+        with loop.running.airflow() as client:
+            return client.trigger("rollback_model", "race-1", conf).created
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        created = list(pool.map(trigger, range(4)))
+    assert sorted(created) == [False, False, False, True]
+    assert [r.run_id for r in loop.airflow.runs("rollback_model", run_id_prefix="race-")] == ["race-1"]
+    assert loop.result("rollback_model", "race-1").state == "success"
+
+
 def test_kill_9_of_the_scheduler_mid_run_then_down_and_up_keep_every_run(loop: Loop) -> None:
     """kill -9 of the scheduler while a task runs: `make up` restarts only the scheduler, the run ends
     well, `make down` also stops the executor workers the killed scheduler left, `make up` keeps the run."""
@@ -65,6 +82,8 @@ def test_kill_9_of_the_scheduler_mid_run_then_down_and_up_keep_every_run(loop: L
     killed = process.read_pid(pid_file)
     assert killed is not None
     os.kill(killed, signal.SIGKILL)
+    while process.read_pid(pid_file) is not None:  # as `make status` shows it: DOWN
+        time.sleep(0.1)
     assert stack.up(log=lambda _line: None) == ["airflow-scheduler"]
     run = loop.result(TRAIN, "kill-9-scheduler")
     assert run.state == "success" and run.value("quality_gate") is False

@@ -5,6 +5,7 @@ previous commit's DAGs; stale DAG code past the timeout is exit 4 with one line 
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from commit_trigger import dagcode
@@ -114,3 +115,25 @@ def test_parsed_commit_reads_the_tag_as_airflow_lists_it() -> None:
     assert parsed_commit(dag) == sha
     assert parsed_commit({"tags": [{"name": "mlops", "dag_id": DAG}]}) is None
     assert parsed_commit({}) is None
+
+
+def test_a_dag_airflow_does_not_list_yet_is_waited_for(
+    repo: Repo, fake: FakeAirflow, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A first sync: the hook runs before the DAG processor parsed any DAG file (404), then it appears."""
+    sha = repo.commit("trainer/configs/iris.json")
+    fake.dags.pop(DAG)
+    argv = ("--sha", sha, "--repo", str(repo.path), "--dag-code-timeout", "0.3")
+    assert run_cli(monkeypatch, fake, *argv) == 4
+    assert f"Airflow does not know the DAG {DAG} after 0s" in capsys.readouterr().err
+    reads = iter(range(1000))
+
+    def parse_on_third_read(request: httpx.Request) -> httpx.Response:
+        if request.url.path == f"/api/v2/dags/{DAG}" and next(reads) == 2:
+            fake.dags[DAG] = False
+            fake.tags[DAG] = [f"commit:{sha}"]
+        return fake.handle(request)
+
+    monkeypatch.setattr(fake, "transport", lambda: httpx.MockTransport(parse_on_third_read))
+    assert run_cli(monkeypatch, fake, *argv[:-1], "60") == 0
+    assert run_id_for(sha, "iris") in fake.created()
