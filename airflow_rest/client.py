@@ -131,16 +131,47 @@ class AirflowClient:
         """`GET /api/v2/dags/{dag_id}`: is_paused, tags, last parse time, ..."""
         return self.request("GET", f"/api/v2/dags/{quote(dag_id, safe='')}").json()
 
-    def trigger(self, dag_id: str, run_id: str, conf: dict[str, Any], note: str | None = None) -> Triggered:
-        """Start a run with this run id; when one exists already (409), return it with created=False."""
+    def trigger(
+        self,
+        dag_id: str,
+        run_id: str,
+        conf: dict[str, Any],
+        note: str | None = None,
+        *,
+        attempts: int = 3,
+        backoff: float = 1.0,
+    ) -> Triggered:
+        """Start a run with this run id; when one exists already (409), return it with created=False.
+
+        The run id makes a retry safe: after a server error or no answer (the local SQLite busy with
+        concurrent triggers, an API server restarting) the run is looked up, found (created=False) or
+        triggered again, up to `attempts` times."""
         body: dict[str, Any] = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
         if note:
             body["note"] = note
         path = f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns"
-        response = self.request("POST", path, json=body, allow=(409,))
-        if response.status_code == 409:
-            return Triggered(self.run(dag_id, run_id), created=False)
-        return Triggered(DagRun.from_json(response.json()), created=True)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self.request("POST", path, json=body, allow=(409,))
+            except AirflowAPIError as error:
+                retryable = not isinstance(error, AirflowAuthError) and (error.status or 500) >= 500
+                if not retryable or attempt >= attempts:
+                    raise
+                existing = self._run_if_exists(dag_id, run_id)
+                if existing is not None:
+                    return Triggered(existing, created=False)
+                time.sleep(backoff * attempt)
+                continue
+            if response.status_code == 409:
+                return Triggered(self.run(dag_id, run_id), created=False)
+            return Triggered(DagRun.from_json(response.json()), created=True)
+
+    def _run_if_exists(self, dag_id: str, run_id: str) -> DagRun | None:
+        path = f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
+        response = self.request("GET", path, allow=(404,))
+        return None if response.status_code == 404 else DagRun.from_json(response.json())
 
     def run(self, dag_id: str, run_id: str) -> DagRun:
         path = f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"

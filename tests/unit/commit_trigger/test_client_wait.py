@@ -1,10 +1,11 @@
-"""Following a run survives Airflow's API server restarting (a `make up` after it was killed), and a
+"""Following a run survives Airflow's API server restarting (a `make up` after it was killed), a trigger
+answered with a server error is looked up and retried (its run id makes that safe), and a
 longer outage ends with one line, in the client and in `make demo`."""
 
 import httpx
 import pytest
 
-from airflow_rest import AirflowClient, AirflowUnreachable
+from airflow_rest import AirflowAPIError, AirflowClient, AirflowUnreachable
 from ops.local import demo
 from tests.support.fake_airflow import FakeAirflow
 
@@ -60,3 +61,37 @@ def test_demo_ends_with_one_line_when_airflow_stops_answering(
     err = capsys.readouterr().err
     assert err.startswith("error: Airflow at http://127.0.0.1:1 did not answer") and "Traceback" not in err
     assert "make up" in err
+
+
+class BusyDatabase:
+    """Airflow answering the next POSTs of a run with 500 (SQLite busy while other clients insert the
+    same run id); `winner` creates the run meanwhile, as a concurrent trigger would."""
+
+    def __init__(self, fake: FakeAirflow, failures: int, winner: bool) -> None:
+        self.fake, self.failures, self.winner = fake, failures, winner
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/dagRuns") and self.failures > 0:
+            self.failures -= 1
+            if self.winner:
+                self.fake.handle(request)  # the other client's insert
+            return httpx.Response(500, json={"reason": "Database error", "message": "database is locked"})
+        return self.fake.handle(request)
+
+    def client(self) -> AirflowClient:
+        transport = httpx.MockTransport(self.handle)
+        return AirflowClient("http://airflow.test", "ci", "secret", transport=transport)
+
+
+def test_a_server_error_on_trigger_finds_the_run_another_client_created(fake: FakeAirflow) -> None:
+    triggered = BusyDatabase(fake, failures=1, winner=True).client().trigger(DAG, "r1", {}, backoff=0)
+    assert triggered.created is False and fake.created() == ["r1"]
+
+
+def test_a_server_error_on_trigger_is_retried(fake: FakeAirflow) -> None:
+    triggered = BusyDatabase(fake, failures=2, winner=False).client().trigger(DAG, "r1", {}, backoff=0)
+    assert triggered.created is True and fake.created() == ["r1"]
+    busy = BusyDatabase(fake, failures=5, winner=False).client()
+    with pytest.raises(AirflowAPIError, match="answered 500"):
+        busy.trigger(DAG, "r2", {}, backoff=0)
+    assert "r2" not in fake.created()
