@@ -131,16 +131,47 @@ class AirflowClient:
         """`GET /api/v2/dags/{dag_id}`: is_paused, tags, last parse time, ..."""
         return self.request("GET", f"/api/v2/dags/{quote(dag_id, safe='')}").json()
 
-    def trigger(self, dag_id: str, run_id: str, conf: dict[str, Any], note: str | None = None) -> Triggered:
-        """Start a run with this run id; when one exists already (409), return it with created=False."""
+    def trigger(
+        self,
+        dag_id: str,
+        run_id: str,
+        conf: dict[str, Any],
+        note: str | None = None,
+        *,
+        attempts: int = 3,
+        backoff: float = 1.0,
+    ) -> Triggered:
+        """Start a run with this run id; when one exists already (409), return it with created=False.
+
+        The run id makes a retry safe: after a server error or no answer (the local SQLite busy with
+        concurrent triggers, an API server restarting) the run is looked up, found (created=False) or
+        triggered again, up to `attempts` times."""
         body: dict[str, Any] = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
         if note:
             body["note"] = note
         path = f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns"
-        response = self.request("POST", path, json=body, allow=(409,))
-        if response.status_code == 409:
-            return Triggered(self.run(dag_id, run_id), created=False)
-        return Triggered(DagRun.from_json(response.json()), created=True)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self.request("POST", path, json=body, allow=(409,))
+            except AirflowAPIError as error:
+                retryable = not isinstance(error, AirflowAuthError) and (error.status or 500) >= 500
+                if not retryable or attempt >= attempts:
+                    raise
+                existing = self._run_if_exists(dag_id, run_id)
+                if existing is not None:
+                    return Triggered(existing, created=False)
+                time.sleep(backoff * attempt)
+                continue
+            if response.status_code == 409:
+                return Triggered(self.run(dag_id, run_id), created=False)
+            return Triggered(DagRun.from_json(response.json()), created=True)
+
+    def _run_if_exists(self, dag_id: str, run_id: str) -> DagRun | None:
+        path = f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
+        response = self.request("GET", path, allow=(404,))
+        return None if response.status_code == 404 else DagRun.from_json(response.json())
 
     def run(self, dag_id: str, run_id: str) -> DagRun:
         path = f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
@@ -176,24 +207,47 @@ class AirflowClient:
         timeout: float = 1800.0,
         interval: float = 2.0,
         on_task: Callable[[TaskInstance], None] | None = None,
+        unreachable_grace: float = 180.0,
     ) -> DagRun:
-        """Poll until the run is success or failed; `on_task` gets each task instance once it finishes."""
+        """Poll until the run is success or failed; `on_task` gets each task instance once it finishes.
+        Airflow not answering for up to `unreachable_grace` seconds in a row (its API server restarting)
+        is waited out; longer raises AirflowUnreachable."""
         reported: set[tuple[str, int, int]] = set()
         deadline = time.monotonic() + timeout
+        down_since: float | None = None
         while True:
-            run = self.run(dag_id, run_id)
-            if on_task is not None:
-                finished = [ti for ti in self.task_instances(dag_id, run_id) if ti.finished]
-                for ti in sorted(finished, key=lambda t: (t.end_date is None, t.end_date or 0, t.task_id)):
-                    key = (ti.task_id, ti.map_index, ti.try_number)
-                    if key not in reported:
-                        reported.add(key)
-                        on_task(ti)
-            if run.finished:
+            try:
+                run = self._poll(dag_id, run_id, on_task, reported)
+                down_since = None
+            except AirflowUnreachable:
+                down_since = down_since if down_since is not None else time.monotonic()
+                if time.monotonic() - down_since > unreachable_grace:
+                    raise
+                run = None
+            if run is not None and run.finished:
                 return run
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{dag_id} run {run_id} is still {run.state} after {timeout:.0f}s")
+                state = run.state if run is not None else "unknown (Airflow does not answer)"
+                raise TimeoutError(f"{dag_id} run {run_id} is still {state} after {timeout:.0f}s")
             time.sleep(interval)
+
+    def _poll(
+        self,
+        dag_id: str,
+        run_id: str,
+        on_task: Callable[[TaskInstance], None] | None,
+        reported: set[tuple[str, int, int]],
+    ) -> DagRun:
+        """The run now; `on_task` for each task instance that finished since the last poll."""
+        run = self.run(dag_id, run_id)
+        if on_task is not None:
+            finished = [ti for ti in self.task_instances(dag_id, run_id) if ti.finished]
+            for ti in sorted(finished, key=lambda t: (t.end_date is None, t.end_date or 0, t.task_id)):
+                key = (ti.task_id, ti.map_index, ti.try_number)
+                if key not in reported:
+                    reported.add(key)
+                    on_task(ti)
+        return run
 
     def ui_link(self, dag_id: str, run_id: str) -> str:
         """The run's page in the Airflow UI."""

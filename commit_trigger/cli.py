@@ -1,7 +1,8 @@
 """`python -m commit_trigger --sha SHA (--changed PATH... | --repo DIR | --clone URL)`.
 
 Exit codes: 0 done (runs started, already triggered, or nothing to train), 2 bad input (the line says
-what to fix), 3 Airflow unreachable or refused the call."""
+what to fix), 3 Airflow unreachable or refused the call, 4 Airflow has not parsed the commit's DAG code
+(git-sync behind) within --dag-code-timeout: nothing was triggered."""
 
 import argparse
 import json
@@ -11,13 +12,19 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from airflow_rest import AirflowAPIError, AirflowClient
+from airflow_rest import AirflowAPIError, AirflowAuthError, AirflowClient
 from commit_trigger import slack
-from commit_trigger.errors import TriggerInputError
+from commit_trigger.dagcode import CodeCheck, wait_for_dag_code
+from commit_trigger.errors import DagCodeNotReady, TriggerInputError
 from commit_trigger.gitrepo import GitRepo
 from commit_trigger.rules import DEFAULT_RULES, Rules, parse_rules
 from commit_trigger.settings import TriggerSettings
 from commit_trigger.trigger import Change, Report, check_sha, find_change, plan, summary_lines, trigger
+
+LOGIN_HINT = (
+    "set AIRFLOW_API_USER and AIRFLOW_API_PASSWORD to an Airflow user that may trigger DAG runs "
+    "(in the cluster: the commit-trigger Secret, docs/gitops.md)"
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -46,8 +53,32 @@ def parser() -> argparse.ArgumentParser:
         default=Path("."),
         help="with --changed: the checkout the rules and configs are read from (default: the working folder)",
     )
+    p.add_argument(
+        "--dag-code-timeout",
+        type=_seconds,
+        default=300.0,
+        metavar="SECONDS",
+        help="wait this long for Airflow to parse the DAGs of the commit or a later one (their `commit:` "
+        "tag, set under git-sync) before starting runs (default 300)",
+    )
+    p.add_argument(
+        "--require-dag-commit",
+        action="store_true",
+        help="also wait (and fail after the timeout) when the DAGs carry no `commit:` tag; the cluster hook "
+        "sets it, as its Airflow reads DAGs through git-sync",
+    )
     p.add_argument("--json", action="store_true", help="print the report as one JSON line")
     return p
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds cannot be negative")
+    return value
 
 
 def _rules_from_git(repo: GitRepo, sha: str, path: str) -> Rules:
@@ -82,6 +113,7 @@ def run(args: argparse.Namespace, settings: TriggerSettings) -> Report:
         ) as c,
         tempfile.TemporaryDirectory(prefix="commit-trigger-") as scratch,
     ):
+        repo: GitRepo | None = None
         if args.changed is not None:
             sha = check_sha(args.sha)
             rules = _rules_from_file(args.root, args.rules)
@@ -92,7 +124,14 @@ def run(args: argparse.Namespace, settings: TriggerSettings) -> Report:
             sha = repo.resolve(args.sha)
             rules = _rules_from_git(repo, sha, args.rules)
             change = find_change(repo, c, rules.dag_id, sha, args.base)
-        return trigger(c, rules, change, plan(rules, change), settings.ui_base)
+        planned = plan(rules, change)
+        dag_code = None
+        if planned:
+            check = CodeCheck(sha, repo)
+            dag_code = wait_for_dag_code(
+                c, rules.dag_id, check, timeout=args.dag_code_timeout, require=args.require_dag_commit
+            )
+        return trigger(c, rules, change, planned, settings.ui_base, dag_code)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,9 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     except TriggerInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except AirflowAuthError as error:
+        print(f"error: {error}; {LOGIN_HINT}", file=sys.stderr)
+        return 3
     except AirflowAPIError as error:
         print(f"error: {error}", file=sys.stderr)
         return 3
+    except DagCodeNotReady as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 4
     print("\n".join(summary_lines(report)), flush=True)
     if args.json:
         print(json.dumps(report.as_dict()), flush=True)

@@ -10,8 +10,9 @@ from commit_trigger.errors import TriggerInputError
 class GitRepo:
     """A local repository (a checkout or a blobless clone)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, name: str | None = None) -> None:
         self.path = path
+        self.name = name or str(path)  # what messages call it (a clone: its URL)
 
     def _git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         try:
@@ -29,7 +30,7 @@ class GitRepo:
         """The full SHA of a revision (HEAD, a branch, a short SHA)."""
         done = self._git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", check=False)
         if done.returncode != 0:
-            raise TriggerInputError(f"{revision!r} is not a commit in {self.path}")
+            raise TriggerInputError(f"{revision!r} is not a commit in {self.name}")
         return done.stdout.strip()
 
     def first_parent(self, sha: str) -> str | None:
@@ -50,6 +51,10 @@ class GitRepo:
     def all_paths(self, sha: str) -> list[str]:
         return sorted(self._git("ls-tree", "-r", "--name-only", sha).stdout.splitlines())
 
+    def fetch(self) -> bool:
+        """Fetch what the remotes have now (commits pushed since the clone); False when that failed."""
+        return self._git("fetch", "--quiet", "--all", check=False).returncode == 0
+
     def read(self, sha: str, path: str) -> str | None:
         """A file's text at a commit, None when the commit has no such file."""
         done = self._git("show", f"{sha}:{path}", check=False)
@@ -67,4 +72,4 @@ class GitRepo:
         )
         if done.returncode != 0:
             raise TriggerInputError(f"git clone {url} failed: {done.stderr.strip()[-300:]}")
-        return cls(target)
+        return cls(target, url)

@@ -5,7 +5,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from urllib.parse import quote
 
-from airflow_rest import AirflowClient
+from airflow_rest import AirflowAPIError, AirflowClient
+from commit_trigger.dagcode import DagCode
 from commit_trigger.errors import TriggerInputError
 from commit_trigger.gitrepo import GitRepo
 from commit_trigger.rules import Rules
@@ -56,6 +57,7 @@ class Report:
     change: Change
     outcomes: list[Outcome]
     paused: bool = False
+    dag_code: DagCode | None = None
 
     @property
     def started(self) -> list[Outcome]:
@@ -66,9 +68,16 @@ class Report:
 
 
 def previous_commits(client: AirflowClient, dag_id: str) -> list[str]:
-    """Commits that triggered training before, newest first (from the runs' conf or run id)."""
+    """Commits that triggered training before, newest first (from the runs' conf or run id); none while
+    Airflow does not know the DAG yet (404: a new Airflow whose DAG processor has not parsed it)."""
     seen: list[str] = []
-    for run in client.runs(dag_id, run_id_prefix=RUN_PREFIX, limit=200):
+    try:
+        runs = client.runs(dag_id, run_id_prefix=RUN_PREFIX, limit=200)
+    except AirflowAPIError as error:
+        if error.status != 404:
+            raise
+        runs = []
+    for run in runs:
         sha = str(run.conf.get("git_commit") or run.run_id[len(RUN_PREFIX) :].split("-", 1)[0]).lower()
         if SHA.match(sha) and sha not in seen:
             seen.append(sha)
@@ -77,8 +86,8 @@ def previous_commits(client: AirflowClient, dag_id: str) -> list[str]:
 
 def find_change(repo: GitRepo, client: AirflowClient, dag_id: str, sha: str, base: str | None) -> Change:
     """Changed paths of `sha` against `base`, else against the newest earlier commit that triggered
-    training and is an ancestor (commits Argo CD skipped are covered), else its first parent; no such
-    commit at all (a first sync): every config."""
+    training and is an ancestor (commits Argo CD skipped are covered), else its first parent (else every
+    path: a root commit); no such commit at all (a first sync): every config, with first_conf."""
     if base is not None:
         base_sha = repo.resolve(base)
         return Change(sha, repo.changed_paths(base_sha, sha), base_sha)
@@ -86,10 +95,14 @@ def find_change(repo: GitRepo, client: AirflowClient, dag_id: str, sha: str, bas
     for candidate in earlier:
         if repo.has_commit(candidate) and repo.is_ancestor(candidate, sha):
             return Change(sha, repo.changed_paths(candidate, sha), candidate)
+    if not earlier:
+        return Change(sha, repo.all_paths(sha), None, first=True)
     parent = repo.first_parent(sha)
-    if earlier and parent:
+    if parent:
         return Change(sha, repo.changed_paths(parent, sha), parent)
-    return Change(sha, repo.all_paths(sha), None, first=True)
+    # A root commit after earlier trainings (an unrelated history pushed over the branch): every path
+    # changed, but it is no first training, so no config gets first_conf (no champion by passing the canary).
+    return Change(sha, repo.all_paths(sha), None)
 
 
 def plan(rules: Rules, change: Change) -> dict[str, list[str]]:
@@ -100,9 +113,15 @@ def plan(rules: Rules, change: Change) -> dict[str, list[str]]:
 
 
 def trigger(
-    client: AirflowClient, rules: Rules, change: Change, planned: dict[str, list[str]], ui_base: str
+    client: AirflowClient,
+    rules: Rules,
+    change: Change,
+    planned: dict[str, list[str]],
+    ui_base: str,
+    dag_code: DagCode | None = None,
 ) -> Report:
-    """One run per planned config: created now, or already there (a repeated call starts nothing)."""
+    """One run per planned config: created now, or already there (a repeated call starts nothing).
+    `dag_code`: what Airflow had parsed when the runs started (reported)."""
     outcomes = []
     for config, reasons in planned.items():
         run_id = run_id_for(change.sha, config)
@@ -112,7 +131,7 @@ def trigger(
         link = f"{ui_base}/dags/{quote(rules.dag_id, safe='')}/runs/{quote(run_id, safe='')}"
         outcomes.append(Outcome(config, run_id, done.created, done.run.state, link, reasons))
     paused = bool(outcomes) and bool(client.dag(rules.dag_id).get("is_paused"))
-    return Report(rules.dag_id, change, outcomes, paused)
+    return Report(rules.dag_id, change, outcomes, paused, dag_code)
 
 
 def summary_lines(report: Report) -> list[str]:
@@ -130,6 +149,10 @@ def summary_lines(report: Report) -> list[str]:
     for o in report.outcomes:
         verb = "started" if o.created else f"already triggered ({o.state})"
         lines.append(f"  {o.config}: {verb} run {o.run_id}  {o.link}  [{', '.join(o.reasons)[:200]}]")
+    code = report.dag_code
+    if code is not None and code.commit is not None:
+        waited = f", after waiting {code.waited_seconds:.0f}s for it" if code.waited_seconds >= 1 else ""
+        lines.append(f"  Airflow parsed the DAGs of commit {code.commit[:12]}{waited}")
     if report.paused:
         lines.append(f"  WARNING: {report.dag_id} is paused in Airflow: the runs wait until it is unpaused")
     return lines

@@ -5,6 +5,7 @@ from typing import Any
 
 from airflow.sdk import Param, dag, get_current_context, task
 from mlops_dags import connections, notify
+from mlops_dags.codeversion import dag_tags
 from mlops_dags.conf import TrainConf, parse, profile_name, resolve_config
 from mlops_dags.pods import plan_register_pod, plan_train_pod, pod_task
 from mlops_dags.profiles import get_profile
@@ -103,7 +104,7 @@ PARAMS = {
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,
-    tags=["mlops", "training", "serving"],
+    tags=dag_tags("mlops", "training", "serving"),
     doc_md=DOC,
     params=PARAMS,
     default_args=default_args(SETTINGS),

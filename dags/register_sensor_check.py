@@ -5,6 +5,7 @@ from typing import Any
 
 from airflow.sdk import Param, PokeReturnValue, dag, get_current_context, task
 from mlops_dags import connections, notify
+from mlops_dags.codeversion import dag_tags
 from mlops_dags.conf import SensorConf, parse
 from mlops_dags.release import check_target
 from mlops_dags.settings import DagSettings
@@ -29,7 +30,7 @@ Docs: `docs/dags.md`.
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,
-    tags=["mlops", "serving", "sensor"],
+    tags=dag_tags("mlops", "serving", "sensor"),
     doc_md=DOC,
     params={
         "model": Param("iris", type="string", minLength=1, description="Registered model name to watch."),

@@ -5,6 +5,7 @@ from typing import Any
 
 from airflow.sdk import Param, dag, get_current_context, task
 from mlops_dags import notify
+from mlops_dags.codeversion import dag_tags
 from mlops_dags.settings import DagSettings
 from mlops_dags.tasks import default_args, run_rollback
 
@@ -27,7 +28,7 @@ version each replica serves. Docs: `docs/dags.md`.
     schedule=None,
     start_date=datetime(2025, 1, 1),
     catchup=False,
-    tags=["mlops", "serving", "rollback"],
+    tags=dag_tags("mlops", "serving", "rollback"),
     doc_md=DOC,
     params={
         "model": Param("iris", type="string", minLength=1, description="Registered model name in MLflow."),

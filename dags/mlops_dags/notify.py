@@ -1,7 +1,9 @@
 """Slack through the Slack provider's notifiers (an incoming-webhook connection, id configurable)."""
 
+import contextlib
 import copy
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
@@ -54,11 +56,41 @@ def dag_notifiers(settings: DagSettings) -> dict[str, list[MLOpsSlackNotifier]]:
     }
 
 
+def failure_reason(context: Mapping[str, Any]) -> str:
+    """Why a task failed, in words: its exception, or what is known when Airflow passes none (a
+    TriggerDagRunOperator whose triggered run failed or could not start; a task failed from outside)."""
+    error = context.get("exception")
+    if error is not None:
+        return str(error) or type(error).__name__
+    task, ti = context.get("task"), context.get("ti")
+    target = getattr(task, "trigger_dag_id", None)
+    if target:
+        run_id = None
+        with contextlib.suppress(Exception):  # the XCom is read where the callback runs, if it can be
+            run_id = ti.xcom_pull(task_ids=ti.task_id, key="trigger_run_id")
+        if run_id:
+            return f"the {target} run {run_id} it started did not succeed (see that run)"
+        return f"it could not start a {target} run (its log says why, e.g. that run existed already)"
+    return (
+        "no error was raised in the task: it was stopped or failed from outside (killed, lost its "
+        "heartbeat, or marked failed); see its log"
+    )
+
+
+class TaskFailureNotifier(MLOpsSlackNotifier):
+    """The task failure message, with `reason` (failure_reason) in its template context."""
+
+    def __call__(self, *args) -> None:
+        if len(args) == 1 and isinstance(args[0], Mapping):
+            args = ({**args[0], "reason": failure_reason(args[0])},)
+        super().__call__(*args)
+
+
 def task_failure_notifier(settings: DagSettings) -> MLOpsSlackNotifier:
     """Per task, after its last try: which task failed and why."""
-    return MLOpsSlackNotifier(
+    return TaskFailureNotifier(
         slack_webhook_conn_id=settings.slack_conn_id,
-        text=":warning: {{ dag.dag_id }}.{{ ti.task_id }} failed: {{ exception }} "
+        text=":warning: {{ dag.dag_id }}.{{ ti.task_id }} failed: {{ reason }} "
         + run_link_template(settings),
     )
 

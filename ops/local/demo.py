@@ -19,9 +19,9 @@ from typing import Any
 
 import httpx
 
-from airflow_rest import AirflowClient, DagRun, TaskInstance
+from airflow_rest import AirflowAPIError, AirflowClient, DagRun, TaskInstance
 from ops.local.airflow import API_USER
-from ops.local.stack import Stack, StackSettings
+from ops.local.stack import Stack, StackError, StackSettings
 from ops.local.stack.settings import REPO_ROOT
 from ops.local.stack.slack_sink import read_messages
 
@@ -122,6 +122,16 @@ class Demo:
 
 
 def main() -> int:
+    """The demo; a service that fails or stops answering ends it with one line saying what to do."""
+    try:
+        return run_demo()
+    except (StackError, AirflowAPIError, TimeoutError, httpx.HTTPError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        print("  `make status` shows what is down; `make up` restarts it", file=sys.stderr)
+        return 1
+
+
+def run_demo() -> int:
     stack = Stack(StackSettings())
     began = time.monotonic()
     say("==> local stack (MLflow, gateway, Airflow, Slack sink)")

@@ -15,7 +15,7 @@ from pathlib import Path
 from ops.rotate.aws import Iam
 from ops.rotate.errors import RotateError, StepFailed
 from ops.rotate.rotation import Options, Rotation
-from ops.rotate.state import STATE_DIR_ENV, StateStore, default_state_dir
+from ops.rotate.state import STATE_DIR_ENV, StateStore, default_state_dir, legacy_state_file
 from ops.rotate.targets import DEFAULT_TARGETS
 from ops.seal.errors import SealError
 
@@ -68,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             verify_timeout_s=args.verify_timeout,
         )
         store = StateStore(Path(args.state_dir) if args.state_dir else default_state_dir())
+        legacy = legacy_state_file(root, args.user)
+        if not args.state_dir and store.load(args.user) is None and legacy.is_file():
+            raise RotateError(
+                f"a rotation of {args.user} is recorded in {legacy}, where earlier versions kept it: move "
+                f"it to {store.directory}/ (or pass --state-dir {legacy.parent}) before going on"
+            )
         rotation = Rotation(opts, Iam(args.user), store, out=lambda line: print(line, flush=True))
         if args.resume:
             rotation.resume()

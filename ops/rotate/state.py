@@ -27,6 +27,11 @@ def default_state_dir(environ: dict[str, str] | None = None) -> Path:
     return (base or Path.home() / ".local" / "state") / "gitops-mlops" / "rotate"
 
 
+def legacy_state_file(root: Path, user: str) -> Path:
+    """Where versions before MLOPS_ROTATE_STATE_DIR kept a rotation's progress (`make clean` deletes it)."""
+    return root / ".stack" / "rotate" / f"{user}.json"
+
+
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 

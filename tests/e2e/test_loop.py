@@ -284,6 +284,14 @@ def test_failed_verify_rolls_back_and_a_partial_restore_says_what_serves(
     assert loop.predict("challenger")["version"] == v2
     texts = texts_for(loop, run, wait_for=":warning: ml_train_register_and_reload.verify failed")
     assert any("verify failed" in t and "1 alive replica(s) report, 2 expected" in t for t in texts), texts
+    # The trigger task's failure names the rollback_model run that failed (Airflow passes no exception).
+    trigger_failed = f":warning: ml_train_register_and_reload.{ROLLBACK_TRIGGER} failed: "
+    texts = texts_for(loop, run, wait_for=trigger_failed)
+    said = [t for t in texts if t.startswith(trigger_failed)]
+    assert said and said[0].startswith(
+        f"{trigger_failed}the rollback_model run {rollback.run_id} it started did not succeed"
+    ), texts
+    assert not any("failed: None" in t for t in texts), texts
     failed = [
         t
         for t in texts_for(loop, rollback)

@@ -65,7 +65,10 @@ def _expected_airflow_app(env: str) -> dict:
                 "helm": {
                     "releaseName": "airflow",
                     "valueFiles": ["values/base.yaml", f"values/{env}.yaml"],
-                    "parameters": [{"name": "commit", "value": "$ARGOCD_APP_REVISION"}],
+                    "parameters": [
+                        {"name": "commit", "value": "$ARGOCD_APP_REVISION"},
+                        {"name": "repoURL", "value": REPO_URL},
+                    ],
                 },
             },
         ],

@@ -99,7 +99,26 @@ def test_workflow_pins_actions_by_sha_and_reads_only() -> None:
     assert [u for u in uses if not re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u)] == []
     images = workflow["jobs"]["images"]
     assert images["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
-    build = next(s for s in images["steps"] if s["uses"].startswith("docker/build-push-action@"))
+    build = next(s for s in images["steps"] if s.get("uses", "").startswith("docker/build-push-action@"))
     assert build["with"]["tags"].endswith(":${{ github.sha }}")
     runs = [step.get("run", "") for step in workflow["jobs"]["lint-test"]["steps"]]
     assert "make lint" in runs and "make test" in runs
+
+
+def test_the_slack_webhook_reaches_only_the_slack_steps() -> None:
+    """A failed job posts to Slack, but the webhook secret is never in the environment of the steps that
+    run the PR's code (make lint, make test, the image build)."""
+    workflow = yaml.safe_load((REPO / ".github/workflows/ci.yml").read_text())
+    secret = "secrets.SLACK_WEBHOOK_URL"
+    assert secret not in json.dumps(workflow.get("env", {}))
+    for name, job in workflow["jobs"].items():
+        assert secret not in json.dumps(job.get("env", {})), name
+        steps = job["steps"]
+        for step in steps:
+            if secret in json.dumps(step):
+                assert "slack" in step["name"].lower() and step["if"].startswith("failure()"), step["name"]
+        posts = [s for s in steps if s.get("uses", "").startswith("slackapi/slack-github-action@")]
+        assert len(posts) == 1, name
+        assert posts[0]["with"]["webhook"] == "${{ secrets.SLACK_WEBHOOK_URL }}"
+        # Skipped where the secret is absent (PRs from forks): a step tells whether it is set.
+        assert posts[0]["if"] == "failure() && steps.slack.outputs.enabled == 'true'"

@@ -3,7 +3,7 @@ unit tests of client and trigger logic. The same clients run against the real Ai
 
 It answers like Airflow 3.3: `POST /auth/token` (201, 401 on bad credentials), Bearer tokens (401 when
 expired), `POST .../dagRuns` (200, 409 when the run id exists), run, runs (run_id_prefix_pattern,
-newest first), task instances, DAG details."""
+newest first), task instances, DAG details (is_paused, tags as `{name, dag_id}` objects)."""
 
 import itertools
 import json
@@ -23,6 +23,9 @@ class FakeAirflow:
     users: dict[str, str] = field(default_factory=lambda: {"ci": "secret"})
     dags: dict[str, bool] = field(default_factory=lambda: {"ml_train_register_and_reload": False})
     runs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    tags: dict[str, list[str]] = field(default_factory=dict)
+    # Tags a DAG gets on its next reads, one list per read (the DAG processor parsing newer files).
+    tag_updates: dict[str, list[list[str]]] = field(default_factory=dict)
     tokens: set[str] = field(default_factory=set)
     calls: list[tuple[str, str]] = field(default_factory=list)
     _clock: itertools.count = field(default_factory=itertools.count)
@@ -59,7 +62,10 @@ class FakeAirflow:
         if dag_id not in self.dags:
             return httpx.Response(404, json={"detail": f"The Dag with ID: `{dag_id}` was not found"})
         if path.endswith(f"/{dag_id}"):
-            return httpx.Response(200, json={"dag_id": dag_id, "is_paused": self.dags[dag_id]})
+            if self.tag_updates.get(dag_id):
+                self.tags[dag_id] = self.tag_updates[dag_id].pop(0)
+            tags = [{"name": name, "dag_id": dag_id} for name in self.tags.get(dag_id, [])]
+            return httpx.Response(200, json={"dag_id": dag_id, "is_paused": self.dags[dag_id], "tags": tags})
         if run_id is None and request.method == "POST":
             return self._trigger(dag_id, json.loads(request.content))
         if run_id is None:

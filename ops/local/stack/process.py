@@ -68,37 +68,97 @@ def start(argv: Sequence[str], env: Mapping[str, str], log_file: Path, pid_file:
     return proc.pid
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
+    """Whether a member of the process group runs (zombies, whose parent has yet to reap them, do not)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    for entry in Path("/proc").iterdir():
+        fields = _proc_stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields and len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
 
 
-def stop(pid_file: Path, timeout: float = 20.0) -> bool:
-    """SIGTERM the process group recorded in pid_file and wait until every member is gone (SIGKILL
-    after timeout: a server's workers outlive their parent while they finish requests)."""
-    pid = read_pid(pid_file)
-    pid_file.unlink(missing_ok=True)
-    if pid is None:
-        return False
+def _orphaned(pgid: int) -> bool:
+    """Members of group `pgid` still run but its leader is gone (killed with SIGKILL, its children live
+    on). The kernel hands out no pid while a group of that number exists, so they are the leader's."""
+    return not pid_alive(pgid) and group_alive(pgid)
+
+
+def _recorded_pid(pid_file: Path) -> int | None:
     try:
-        os.killpg(pid, signal.SIGTERM)
+        return int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def leftovers_file(pid_file: Path) -> Path:
+    """Where keep_leftovers records the groups of a service's earlier, killed leaders."""
+    return pid_file.with_name(pid_file.name + ".leftover")
+
+
+def keep_leftovers(pid_file: Path) -> int | None:
+    """Before a service whose leader died starts again: what that leader left running (a LocalExecutor
+    worker finishing its task, which reports to the API server on its own) keeps running, and its group
+    is recorded so that stop() ends it with the service. Returns that group, or None."""
+    pgid = _recorded_pid(pid_file)
+    if pgid is None or read_pid(pid_file) is not None or not _orphaned(pgid):
+        return None
+    with leftovers_file(pid_file).open("a", encoding="utf-8") as out:
+        out.write(f"{pgid}\n")
+    return pgid
+
+
+def _stop_group(pgid: int, timeout: float) -> bool:
+    try:
+        os.killpg(pgid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError):
         return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # reap it when this process started it (tests), or a zombie stays
-        if not pid_alive(pid) and not _group_alive(pid):
-            return True
-        time.sleep(0.1)
+    if _wait_gone(pgid, timeout):
+        return True
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(pgid, signal.SIGKILL)
+    _wait_gone(pgid, 5.0)
     return True
+
+
+def _wait_gone(pgid: int, timeout: float) -> bool:
+    """Wait until no member of the group runs (zombies left to their parent count as gone)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pgid, os.WNOHANG)  # reap it when this process started it (tests), or a zombie stays
+        if not pid_alive(pgid) and not group_alive(pgid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+
+
+def stop(pid_file: Path, timeout: float = 20.0, orphan_timeout: float = 5.0) -> bool:
+    """SIGTERM the process group recorded in pid_file and wait until every member is gone (SIGKILL
+    after timeout: a server's workers outlive their parent while they finish requests). Also the groups
+    whose leader was killed with SIGKILL (the current one and those keep_leftovers recorded): their
+    members get SIGKILL after orphan_timeout, as no leader tells them to finish (LocalExecutor workers
+    ignore SIGTERM)."""
+    leftovers = leftovers_file(pid_file)
+    try:
+        earlier = [int(line) for line in leftovers.read_text().split() if line.isdigit()]
+    except OSError:
+        earlier = []
+    pid = read_pid(pid_file)
+    recorded = _recorded_pid(pid_file)
+    pid_file.unlink(missing_ok=True)
+    leftovers.unlink(missing_ok=True)
+    stopped = pid is not None and _stop_group(pid, timeout)
+    orphans = [g for g in dict.fromkeys([*earlier, recorded]) if g is not None and g != pid and _orphaned(g)]
+    for pgid in orphans:
+        stopped = _stop_group(pgid, orphan_timeout) or stopped
+    return stopped
 
 
 def tail(log_file: Path, lines: int = 15) -> str:

@@ -4,6 +4,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -38,15 +39,26 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def service_healthy(service: Service) -> bool:
-    """The service's health check: HTTP below 500, or its component `healthy` in the health JSON."""
+def service_healthy(service: Service, since: datetime | None = None) -> bool:
+    """The service's health check: HTTP below 500, or its component `healthy` in the health JSON; with
+    `since`, by a heartbeat from then on (a process killed a moment ago still looks healthy for a while
+    by its last heartbeat, so the one started after it must have beaten itself)."""
     if service.health_key is None:
         return http_ok(service.health_url)
     try:
         report = httpx.get(service.health_url, timeout=2.0).json()
     except (httpx.HTTPError, ValueError):
         return False
-    return (report.get(service.health_key) or {}).get("status") == "healthy"
+    component = report.get(service.health_key) or {}
+    if component.get("status") != "healthy":
+        return False
+    if since is None:
+        return True
+    beat = component.get(f"latest_{service.health_key}_heartbeat")
+    try:
+        return beat is not None and datetime.fromisoformat(beat) >= since
+    except ValueError:
+        return False
 
 
 def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.25) -> bool:
@@ -145,15 +157,16 @@ class Stack:
         return [Service(n, [], "") for n in names]
 
     def _start_service(self, service: Service) -> bool:
-        """Start the service unless its process runs (a busy one is waited for, never restarted)."""
+        """Start the service unless its process runs (a busy one is waited for, never restarted). What a
+        killed process left running (its workers finishing tasks) is left to finish and stopped by down."""
         s = self.settings
         if process.read_pid(service.pid_file(s)):
             return False
-        process.stop(service.pid_file(s))
+        process.keep_leftovers(service.pid_file(s))
         process.start(service.argv, service.env, service.log_file(s), service.pid_file(s), REPO_ROOT)
         return True
 
-    def _wait_healthy(self, service: Service) -> None:
+    def _wait_healthy(self, service: Service, since: datetime | None = None) -> None:
         s = self.settings
         pid_file = service.pid_file(s)
 
@@ -163,7 +176,7 @@ class Stack:
                     f"{service.name} exited during start; see {service.log_file(s)}:\n"
                     + process.tail(service.log_file(s))
                 )
-            return service_healthy(service)
+            return service_healthy(service, since)
 
         if not wait_until(healthy, s.start_timeout):
             raise StackError(
@@ -234,16 +247,19 @@ class Stack:
             home.write_passwords()
             if home.migrate():
                 log(f"  migrated Airflow's metadata database ({home.database_url().split(':')[0]})")
+        started_at: dict[str, datetime] = {}
         for service in airflow + [svc for svc in services if svc not in airflow]:
+            now = datetime.now(UTC)
             if self._start_service(service):
                 started.append(service.name)
+                started_at[service.name] = now
                 log(f"  starting {service.name} (log: {service.log_file(s)})")
             if service not in airflow:
                 self._wait_healthy(service)
             if service.name == "s3":
                 self._ensure_bucket()
         for service in airflow:
-            self._wait_healthy(service)
+            self._wait_healthy(service, started_at.get(service.name))
         self.state_file.write_text(
             json.dumps({"mode": s.mode, "settings": s.model_dump(mode="json")}, indent=2)
         )

@@ -14,7 +14,7 @@ from commit_trigger.rules import parse_rules
 from commit_trigger.slack import message
 from commit_trigger.trigger import find_change, plan, run_id_for, trigger
 from tests.support.fake_airflow import FakeAirflow
-from tests.unit.commit_trigger.conftest import RULES, Repo, copy_configs
+from tests.unit.commit_trigger.conftest import RULES, Repo, copy_configs, git
 
 DAG = "ml_train_register_and_reload"
 
@@ -65,6 +65,22 @@ def test_first_trigger_trains_every_config_then_only_what_changed(
     change = find_change(repo.git, client(), DAG, tuned, None)
     trigger(client(), rules, change, plan(rules, change), "http://ui")
     assert fake.runs[(DAG, run_id_for(tuned, "iris"))]["conf"]["alias"] == "challenger"
+
+
+def test_a_root_commit_after_earlier_trainings_is_no_first_training(
+    repo: Repo, fake: FakeAirflow, client: Callable[[], AirflowClient]
+) -> None:
+    """An unrelated history pushed over the branch trains what it holds as challengers: first_conf (the
+    champion, past the canary) is only for the very first training."""
+    rules = parse_rules(RULES, "rules")
+    first = repo.commit("README.md")
+    trigger(client(), rules, find_change(repo.git, client(), DAG, first, None), {"iris": ["first"]}, "u")
+    git(repo.path, "checkout", "-q", "--orphan", "rewritten")
+    root = repo.commit("trainer/configs/iris.json")
+    change = find_change(repo.git, client(), DAG, root, None)
+    assert not change.first and change.base is None and "trainer/configs/iris.json" in change.paths
+    trigger(client(), rules, change, plan(rules, change), "http://ui")
+    assert fake.runs[(DAG, run_id_for(root, "iris"))]["conf"]["alias"] == "challenger"
 
 
 def test_a_repeated_trigger_starts_nothing(
@@ -158,7 +174,8 @@ def test_missing_password_and_refused_login_and_unreachable_airflow(
     assert "set AIRFLOW_API_PASSWORD" in capsys.readouterr().err
     fake.users["ci"] = "other"
     assert run_cli(monkeypatch, fake, "--sha", "HEAD", "--repo", str(repo.path)) == 3
-    assert "refused user 'ci': Invalid credentials" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "refused user 'ci': Invalid credentials; set AIRFLOW_API_USER and AIRFLOW_API_PASSWORD" in err
 
 
 def test_client_renews_an_expired_token_once(fake: FakeAirflow, client: Callable[[], AirflowClient]) -> None:
@@ -200,3 +217,6 @@ def test_cli_clones_the_repository_as_the_cluster_hook_does(
     assert report["started"] == [run_id_for(sha, "iris"), run_id_for(sha, "wine")]
     assert run_cli(monkeypatch, fake, "--sha", sha, "--clone", "file:///nowhere/repo") == 2
     assert "git clone file:///nowhere/repo failed" in capsys.readouterr().err
+    # A commit the repository does not have (force-pushed away): named with the repository's URL.
+    assert run_cli(monkeypatch, fake, "--sha", "f" * 40, "--clone", url) == 2
+    assert f"error: '{'f' * 40}' is not a commit in {url}" in capsys.readouterr().err

@@ -21,3 +21,18 @@ def test_the_operator_chooses_the_path() -> None:
     assert default_state_dir({"MLOPS_ROTATE_STATE_DIR": "/srv/rotate"}) == Path("/srv/rotate")
     assert default_state_dir({"XDG_STATE_HOME": "/var/state"}) == Path("/var/state/gitops-mlops/rotate")
     assert build_parser().parse_args(["--user", "u", "--state-dir", "/x"]).state_dir == "/x"
+
+
+def test_a_rotation_left_in_the_old_place_is_named_not_forgotten(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A rotation started by an earlier version (state in <root>/.stack/rotate) is not silently lost: the
+    tool stops with one line saying where it is and how to carry it over."""
+    from ops.rotate.cli import main
+
+    old = tmp_path / "repo" / ".stack" / "rotate"
+    old.mkdir(parents=True)
+    (old / "trainer.json").write_text("{}")
+    monkeypatch.setenv("MLOPS_ROTATE_STATE_DIR", str(tmp_path / "state"))
+    assert main(["--user", "trainer", "--root", str(tmp_path / "repo"), "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: a rotation of trainer is recorded in {old / 'trainer.json'}")
+    assert f"move it to {tmp_path / 'state'}/" in err and "\n" not in err

@@ -58,3 +58,26 @@ def test_pid_files_ignore_a_reused_pid(tmp_path: Path) -> None:
     assert read_pid(pid_file) is None
     pid_file.write_text(f"{os.getpid()}\n")  # pid files of older versions carry the pid only
     assert read_pid(pid_file) == os.getpid()
+
+
+def test_a_restarted_component_is_healthy_by_its_own_heartbeat(monkeypatch) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+
+    from ops.local.stack import stack as stack_module
+    from ops.local.stack.services import Service
+
+    started = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    beat = {"value": started - timedelta(seconds=5)}  # the killed scheduler's last heartbeat
+
+    def health(url: str, timeout: float) -> httpx.Response:
+        body = {"scheduler": {"status": "healthy", "latest_scheduler_heartbeat": beat["value"].isoformat()}}
+        return httpx.Response(200, json=body)
+
+    monkeypatch.setattr(stack_module.httpx, "get", health)
+    scheduler = Service("airflow-scheduler", [], "http://airflow.test/api/v2/monitor/health", {}, "scheduler")
+    assert stack_module.service_healthy(scheduler)  # `make status`: healthy by the recent heartbeat
+    assert not stack_module.service_healthy(scheduler, since=started)  # `make up` waits for the new one
+    beat["value"] = started + timedelta(seconds=2)
+    assert stack_module.service_healthy(scheduler, since=started)
