@@ -114,13 +114,31 @@ class LoadedModel:
             if type(error).__name__.startswith("Mlflow") and getattr(error, "error_code", "") in (
                 SCHEMA_ERROR_CODES
             ):
-                raise BadInput(
-                    f"input does not match the model signature: {scoring.reason_of(error)}"
-                ) from None
+                reason = scoring.reason_of(error)
+                if self.columns and not any(column in reason for column in self.columns):
+                    reason = f"{reason} (in {', '.join(map(repr, _blame(prepared.data, self.columns)))})"
+                raise BadInput(f"input does not match the model signature: {reason}") from None
             raise ModelFailed(
                 f"model {self.registered_model} version {self.version} failed on this input",
                 detail=f"{type(error).__name__}: {error}",
             ) from None
+
+
+def _blame(data: Any, columns: tuple[str, ...]) -> list[str]:
+    """The columns a rejected input holds nulls or mixed values in (else all of them)."""
+    if isinstance(data, dict):
+        items = [(str(k), np.asarray(v, dtype=object)) for k, v in data.items()]
+    elif hasattr(data, "columns"):
+        items = [(str(c), data[c].to_numpy(dtype=object)) for c in data.columns]
+    else:
+        items = []
+    bad = [
+        name
+        for name, values in items
+        if name in columns
+        and (any(v is None for v in values.ravel()) or len({type(v) for v in values.ravel()}) > 1)
+    ]
+    return bad or list(columns)
 
 
 def _signature_meta(
