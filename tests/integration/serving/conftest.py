@@ -163,3 +163,20 @@ def corpus_gateways(
     finally:
         for gateway in started.values():
             gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def gateways_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., GatewayProcess]]:
+    """Start ready gateways shared by one test module; all are stopped at its end."""
+    started: list[GatewayProcess] = []
+    folder = tmp_path_factory.mktemp("module-gateways")
+
+    def start(config: dict[str, Any], tracking_uri: str, **kwargs: Any) -> GatewayProcess:
+        gateway = start_gateway(folder / str(len(started)), config, tracking_uri, **kwargs)
+        started.append(gateway)
+        gateway.wait_ready(timeout=120)
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()
