@@ -6,9 +6,12 @@ the Slack messages and the URLs. The stack stays up."""
 import contextlib
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +32,20 @@ RUNS = (
         },
     ),
 )
+
+
+# One request per example type the gateway serves (serving/examples/local.yaml), with named columns as
+# pyfunc takes them; the image is the first of scikit-learn's 8x8 digits (pixels 0..16).
+EXAMPLES = {
+    "tabular": (
+        "iris",
+        ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"],
+        [5.1, 3.5, 1.4, 0.2],
+    ),
+    "text": ("topics", ["text"], ["the striker scored a late goal in the final match"]),
+    "image": ("digits", [f"pixel_{i}" for i in range(64)], None),
+}
+TYPE_MODELS = {"topics": "text.json", "digits": "digits.json"}
 
 
 def say(text: str) -> None:
@@ -83,6 +100,38 @@ def timed(label: str, work):
     return result
 
 
+def register_examples(stack: Stack) -> None:
+    """Train and register the text and image examples (trainer CLI), alias champion, reload the gateway."""
+    env = {**os.environ, **stack.client_env()}
+    root = Path(__file__).resolve().parents[1]
+    headers = {"X-API-Key": stack.api_key()}
+    with tempfile.TemporaryDirectory() as folder:
+        for model, config in TYPE_MODELS.items():
+            result = Path(folder) / f"{model}.json"
+
+            def trainer(*args: str, out: Path = result) -> dict[str, Any]:
+                subprocess.run(
+                    [sys.executable, "-m", "trainer", *args, "--result-file", str(out)],
+                    cwd=root,
+                    env=env,
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
+                return json.loads(out.read_text())
+
+            trained = trainer("train", "--config", str(root / "trainer" / "configs" / config))
+            registered = trainer(
+                "register", "--run-id", trained["run_id"], "--name", model, "--alias", "champion"
+            )
+            answer = httpx.post(
+                f"{stack.settings.serving_url}/variant/champion/reload",
+                params={"model": model},
+                headers=headers,
+                timeout=120,
+            )
+            say(f"    {model}: version {registered['version']} → alias champion, gateway {answer.json()}")
+
+
 def main() -> int:
     stack = Stack(StackSettings())
     timed("local stack (MLflow, gateway, Slack sink)", lambda: stack.up(log=lambda line: say("  " + line)))
@@ -123,6 +172,7 @@ def main() -> int:
         if result["state"] != "success":
             say(f"    the run failed; task logs: {airflow.home / 'logs'}")
             break
+    timed("text and image examples (trainer CLI → MLflow → gateway)", lambda: register_examples(stack))
     summary(stack, results, mark)
     return 0 if all(r[1]["state"] == "success" for r in results) and len(results) == len(RUNS) else 1
 
@@ -147,7 +197,7 @@ def summary(stack: Stack, results: list[tuple[str, dict[str, Any], float, float 
     for variant in status["variants"]:
         response = httpx.post(
             f"{gateway}/v1/models/iris/predict",
-            json={"inputs": [[5.1, 3.5, 1.4, 0.2]]},
+            json={"dataframe_split": {"columns": EXAMPLES["tabular"][1], "data": [EXAMPLES["tabular"][2]]}},
             headers={**headers, "X-Variant": variant["name"]},
             timeout=30,
         )
@@ -156,6 +206,14 @@ def summary(stack: Stack, results: list[tuple[str, dict[str, Any], float, float 
             f"prediction from {variant['name']}: {body.get('predictions', body)} "
             f"(version {body.get('version')})"
         )
+    from sklearn.datasets import load_digits
+
+    for kind, (model, columns, row) in EXAMPLES.items():
+        row = row or load_digits().data[0].tolist()
+        body = {"dataframe_split": {"columns": columns, "data": [row]}}
+        answer = httpx.post(f"{gateway}/v1/models/{model}/predict", json=body, timeout=30).json()
+        predictions = answer.get("predictions", answer)
+        say(f"{kind} prediction ({model}): {predictions} (version {answer.get('version')})")
     say("Slack messages (.stack/slack.jsonl):")
     for message in read_messages(settings.slack_log)[mark:]:
         say("  " + (message.get("text") or json.dumps(message))[:300])
@@ -164,7 +222,8 @@ def summary(stack: Stack, results: list[tuple[str, dict[str, Any], float, float 
     say("try it (X-Routing-Key keeps a caller on one variant):")
     say(
         f"  curl -s {gateway}/v1/models/iris/predict -H 'Content-Type: application/json' "
-        "-H 'X-Routing-Key: user-42' -d '{\"inputs\": [[5.1, 3.5, 1.4, 0.2]]}'"
+        '-H \'X-Routing-Key: user-42\' -d \'{"dataframe_records": [{"sepal length (cm)": 5.1, '
+        '"sepal width (cm)": 3.5, "petal length (cm)": 1.4, "petal width (cm)": 0.2}]}\''
     )
     say(
         f"Airflow UI: source {settings.state_dir / 'airflow' / 'env'} && airflow standalone  "
