@@ -101,3 +101,52 @@ def test_pyfunc_models_get_frames_and_signature_errors_are_400(tmp_path):
     with pytest.raises(ModelFailed) as failed:
         _predict(model, {"inputs": {"a": [-1.0], "b": [2.0]}})
     assert "negative input" not in failed.value.message and "negative input" in failed.value.detail
+
+
+def test_a_float_sent_to_a_long_column_is_refused_like_pyfunc_does(tmp_path):
+    """Before: the fast path cast every value to float64, so 1.5 for a `long` column was answered."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LinearRegression
+
+    frame = pd.DataFrame({"rooms": np.arange(8, dtype=np.int64), "area": np.linspace(20.0, 90.0, 8)})
+    estimator = LinearRegression().fit(frame, frame.rooms * 2 + frame.area)
+    example = frame.head(3)
+    mlflow.sklearn.save_model(
+        estimator, tmp_path / "m", signature=infer_signature(example), input_example=example
+    )
+    model = build_model("rooms", "1", str(tmp_path / "m"), time.perf_counter())
+    assert model.fast_path
+    good = {"dataframe_records": [{"rooms": 3, "area": 50.5}]}
+    assert (
+        _predict(model, good).tolist() == estimator.predict(pd.DataFrame(good["dataframe_records"])).tolist()
+    )
+    with pytest.raises(BadInput, match="column rooms"):
+        _predict(model, {"dataframe_records": [{"rooms": 1.5, "area": 50.5}]})
+    with pytest.raises(BadInput, match="column area"):
+        _predict(model, {"dataframe_records": [{"rooms": 3, "area": 50}]})  # an all-integer double column
+
+
+def test_a_pipeline_selecting_columns_by_name_loads_and_predicts_through_pyfunc(tmp_path):
+    """Before: its warm-up on a numpy matrix failed, so the gateway refused to load it (503)."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    frame = pd.DataFrame({"a": np.linspace(0, 1, 20), "b": np.linspace(5, 2, 20)})
+    target = (frame.a > 0.5).astype(int)
+    pipeline = Pipeline(
+        [("cols", ColumnTransformer([("s", StandardScaler(), ["b", "a"])])), ("m", LogisticRegression())]
+    ).fit(frame, target)
+    example = frame.head(4)
+    mlflow.sklearn.save_model(
+        pipeline, tmp_path / "p", signature=infer_signature(example), input_example=example
+    )
+    model = build_model("pipe", "1", str(tmp_path / "p"), time.perf_counter())
+    body = {"dataframe_split": {"columns": ["b", "a"], "data": [[4.0, 0.9], [2.5, 0.1]]}}
+    expected = pipeline.predict(pd.DataFrame({"a": [0.9, 0.1], "b": [4.0, 2.5]}))
+    assert _predict(model, body).tolist() == expected.tolist()
+    assert not model.fast_path and "matrix" in model.fast_reason
