@@ -111,18 +111,22 @@ def _integers() -> tuple[Any, pd.DataFrame, Any]:
     return Ridge(alpha=1.0), frame, frame.rooms * 3.5 - frame.floor + frame.year_built / 7
 
 
-def _log(name: str, estimator: Any, x: pd.DataFrame, y: Any, signature: Any = None) -> str:
+def _log(
+    name: str, estimator: Any, x: pd.DataFrame, y: Any, signature: Any = None, predict_fn: str = "predict"
+) -> str:
     import mlflow
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
     estimator.fit(x, y)
     example = x.head(5)
+    output = getattr(estimator, predict_fn)(example)
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(
             estimator,
             name="model",
-            signature=signature or infer_signature(example, estimator.predict(example)),
+            signature=signature or infer_signature(example, output),
+            pyfunc_predict_fn=predict_fn,
             input_example=example,
             registered_model_name=name,
             skops_trusted_types=TRUSTED,
@@ -159,6 +163,13 @@ def log_corpus(tracking_uri: str, prefix: str) -> list[Entry]:
         estimator, x, y = build()
         name = f"{prefix}{kind}"
         entries.append(Entry(name, _numeric_columns(x), True, version=_log(name, estimator, x, y)))
+    # probabilities: floats from a matrix product (BLAS), the strictest test of bit-for-bit answers
+    estimator, x, y = _tabular("hgb")
+    from sklearn.linear_model import LogisticRegression
+
+    name = f"{prefix}proba"
+    version = _log(name, LogisticRegression(max_iter=2000), x, y, predict_fn="predict_proba")
+    entries.append(Entry(name, _numeric_columns(x), True, version=version))
     estimator, x, y = _pipeline()
     columns = (Column("city", "category"), Column("area", "double", 20, 200), Column("age", "long", 0, 99))
     name = f"{prefix}pipeline"

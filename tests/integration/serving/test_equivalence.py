@@ -1,9 +1,10 @@
 """The gateway answers exactly what `mlflow.pyfunc` answers, through every protocol, for real models.
 
 For each corpus model (logistic regression, random forest, histogram gradient boosting, ridge
-regression, a Pipeline with a ColumnTransformer by column names, integer columns, the text and the
-digits examples) hypothesis draws rows and breaks them the ways clients do (a missing column, a string,
-a null, a boolean, a float in a `long` column, a `double` column sent as integers, an extra column).
+regression, the class probabilities of a logistic regression, a Pipeline with a ColumnTransformer by
+column names, integer columns, the text and the digits examples) hypothesis draws rows and breaks them
+the ways clients do (a missing column, a string, a null, a boolean, a float in a `long` column, a
+`double` column sent as integers, an extra column).
 The reference is pyfunc on the input the body denotes, parsed by MLflow's own parser without the schema.
 The gateway must agree on the outcome (answer, 4xx rejection naming the column, 5xx model failure) and
 on every value: floats compare with `==` after a JSON round trip, i.e. bit for bit.
@@ -232,7 +233,7 @@ def references(corpus: list[Entry], mlflow_stack: Any) -> dict[str, Any]:
     }
 
 
-SERVED = ("logreg", "forest", "hgb", "ridge", "pipeline", "integers", "text", "digits")
+SERVED = ("logreg", "forest", "hgb", "ridge", "proba", "pipeline", "integers", "text", "digits")
 
 
 @pytest.mark.parametrize("short", SERVED)
@@ -272,7 +273,7 @@ def test_every_protocol_answers_what_pyfunc_answers(short, corpus, corpus_gatewa
 
 def test_one_tensor_of_all_columns_answers_what_pyfunc_answers(corpus, corpus_gateways, references):
     """The [rows, columns] v2 form, mapped onto the signature's columns in order."""
-    for short in ("logreg", "ridge", "digits", "integers"):
+    for short in ("logreg", "ridge", "proba", "digits", "integers"):
         entry = next(e for e in corpus if e.name == f"eq-{short}")
         rng = np.random.default_rng(11)
         width = len(entry.columns)
