@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from tests.integration.serving.corpus import Entry, digits_entry, log_corpus, te
 from tests.integration.serving.support import GatewayProcess, start_gateway, wait_for
 
 MODEL = "gw-iris"
+CORPUS_START_SECONDS = 900
 
 
 @dataclass
@@ -153,12 +155,15 @@ def corpus_gateways(
             started[entry.name] = start_gateway(
                 folder / entry.name, config, mlflow_stack.tracking_uri, wait_healthy=False
             )
+        # they start together and share the cores: one deadline for all, generous for a busy machine
+        deadline = time.monotonic() + CORPUS_START_SECONDS
         for entry in corpus:
             gateway = started[entry.name]
+            left = max(30.0, deadline - time.monotonic())
             if entry.refused:
-                wait_for(lambda g=gateway: g.client.get("/healthz").status_code == 200, what="healthz")
+                wait_for(lambda g=gateway: g.client.get("/healthz").status_code == 200, left, what="healthz")
             else:
-                gateway.wait_ready(timeout=180)
+                gateway.wait_ready(timeout=left)
         yield started
     finally:
         for gateway in started.values():

@@ -18,6 +18,9 @@ from mlflow.pyfunc import PythonModel
 from tests.integration.serving.corpus import Entry
 from tests.integration.serving.support import GatewayProcess
 
+# The first test here may set up the session's corpus: ten models and ten gateways on a busy machine.
+pytestmark = pytest.mark.timeout(1800)
+
 
 class Scaled(PythonModel):
     """x * factor, where factor is an inference parameter (default 1.0)."""

@@ -50,6 +50,9 @@ MUTATIONS = (
 FORMATS = ("dataframe_split", "dataframe_records", "inputs", "instances", "csv")
 V2_TYPES = {"double": ("FP64", np.float64), "long": ("INT64", np.int64)}
 
+# The first test here may set up the session's corpus: ten models and ten gateways on a busy machine.
+pytestmark = pytest.mark.timeout(1800)
+
 
 @dataclass
 class Outcome:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ops.demo import EXAMPLES
 
 LOCAL = Path(__file__).resolve().parents[3] / "serving" / "examples" / "local.yaml"
+
+# The first test here may set up the session's corpus: ten models and ten gateways on a busy machine.
+pytestmark = pytest.mark.timeout(1800)
 
 
 def test_the_local_config_serves_tabular_text_and_image_models(versions, corpus, gateways):

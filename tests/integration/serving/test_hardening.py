@@ -11,6 +11,9 @@ from tests.integration.serving.corpus import Entry
 
 MIB = 1024 * 1024
 
+# The first test here may set up the session's corpus: ten models and ten gateways on a busy machine.
+pytestmark = pytest.mark.timeout(1800)
+
 
 def _gateway(corpus: list[Entry], corpus_gateways: dict, short: str = "logreg"):
     entry = next(e for e in corpus if e.name == f"eq-{short}")
