@@ -22,7 +22,7 @@ from loguru import logger
 
 from serving import canary as canary_logic
 from serving.config import ModelConfig, ServingConfig
-from serving.errors import BadInput, Conflict, NotFound, ServingError, Unauthorized, Unavailable
+from serving.errors import Conflict, Invalid, NotFound, ServingError, Unauthorized, Unavailable
 from serving.events import EventBus
 from serving.metrics import Metrics
 from serving.registry import Registry
@@ -224,7 +224,8 @@ class Gateway:
         )
         # the resolver retries every few seconds while something is missing: say the same thing once
         level = "DEBUG" if repeated and actor in ("resolver", "sync") else "WARNING"
-        logger.log(level, "reload of {}/{} failed ({}): {}", runtime.name, alias, stage, error.message)
+        reason = error.detail or error.message
+        logger.log(level, "reload of {}/{} failed ({}): {}", runtime.name, alias, stage, reason)
         background = actor in ("resolver", "sync")
         if (not background or stage == "load") and not (background and repeated):
             self.slack.notify(
@@ -233,7 +234,7 @@ class Gateway:
                 model=runtime.name,
                 alias=alias,
                 serving=variants[0].model.version if variants[0].model else "nothing",
-                reason=error.message,
+                reason=error.detail or error.message,
                 replica=self.replica,
             )
 
@@ -256,13 +257,13 @@ class Gateway:
             raise Conflict("blue-green models take all traffic on the active slot: use /switch")
         unknown = [name for name in weights if name not in runtime.order]
         if unknown:
-            raise BadInput(
+            raise Invalid(
                 f"unknown or shadow variant {unknown[0]!r}; weights go to: {', '.join(runtime.order)}"
             )
         if any(w < 0 or w > 100 for w in weights.values()):
-            raise BadInput("every weight must be between 0 and 100")
+            raise Invalid("every weight must be between 0 and 100")
         if sum(weights.values()) != 100:
-            raise BadInput(f"weights must sum to 100, got {sum(weights.values())}")
+            raise Invalid(f"weights must sum to 100, got {sum(weights.values())}")
         full = {name: int(weights.get(name, 0)) for name in runtime.order}
         values: dict[str, Any] = {"weights": full}
         if runtime.config.strategy == "canary" and runtime.state.canary_status == "running":
@@ -415,7 +416,8 @@ class Gateway:
                     "weight": runtime.state.weights.get(variant.name, 0),
                     "loaded_at": loaded.loaded_at if loaded else None,
                     "load_seconds": round(loaded.load_seconds, 3) if loaded else None,
-                    "fast_path": loaded.numeric if loaded else None,
+                    "fast_path": loaded.fast_path if loaded else None,
+                    "fast_path_off_because": loaded.fast_reason if loaded else None,
                     "requests": variant.requests,
                     "errors": variant.errors,
                     "window": {
