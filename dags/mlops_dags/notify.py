@@ -57,19 +57,22 @@ def dag_notifiers(settings: DagSettings) -> dict[str, list[MLOpsSlackNotifier]]:
 
 
 def failure_reason(context: Mapping[str, Any]) -> str:
-    """Why a task failed, in words: its exception, or what is known when Airflow passes none (a
-    TriggerDagRunOperator whose triggered run failed or could not start; a task failed from outside)."""
+    """Why a task failed, in words: the run a TriggerDagRunOperator started and that did not succeed (its
+    deferrable exception names only a DagRun repr), the task's exception, or what is known when Airflow
+    passes none (a trigger that could not start its run; a task failed from outside)."""
+    task, ti = context.get("task"), context.get("ti")
+    target = getattr(task, "trigger_dag_id", None)
+    run_id = None
+    if target:
+        with contextlib.suppress(Exception):  # the XCom is read where the callback runs, if it can be
+            run_id = ti.xcom_pull(task_ids=ti.task_id, key="trigger_run_id")
+    if run_id:
+        # The deferrable trigger raises "<dag> failed with failed states [<DagRun ...>]": name the run.
+        return f"the {target} run {run_id} it started did not succeed (see that run)"
     error = context.get("exception")
     if error is not None:
         return str(error) or type(error).__name__
-    task, ti = context.get("task"), context.get("ti")
-    target = getattr(task, "trigger_dag_id", None)
     if target:
-        run_id = None
-        with contextlib.suppress(Exception):  # the XCom is read where the callback runs, if it can be
-            run_id = ti.xcom_pull(task_ids=ti.task_id, key="trigger_run_id")
-        if run_id:
-            return f"the {target} run {run_id} it started did not succeed (see that run)"
         return f"it could not start a {target} run (its log says why, e.g. that run existed already)"
     return (
         "no error was raised in the task: it was stopped or failed from outside (killed, lost its "

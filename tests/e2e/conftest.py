@@ -26,6 +26,12 @@ TRAINER_VENV_PYTHON = REPO_ROOT / ".venv-trainer" / "bin" / "python"
 # The release DAGs start rollback_model with this TriggerDagRunOperator task.
 ROLLBACK_TRIGGER = "trigger_rollback_model"
 
+# One iris row with the signature's column names (the gateway, like pyfunc, refuses unnamed rows for it).
+IRIS_ROW = {
+    "columns": ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"],
+    "data": [[5.1, 3.5, 1.4, 0.2]],
+}
+
 
 @dataclass
 class RunResult:
@@ -136,12 +142,15 @@ class Loop:
     def served_versions(self, requests: int = 30, model: str = "iris") -> set[str]:
         """Versions that answer plain predictions (no X-Variant: the traffic split decides)."""
         url = f"{self.running.settings.serving_url}/v1/models/{model}/predict"
-        body = {"inputs": [[5.1, 3.5, 1.4, 0.2]]}
-        return {str(httpx.post(url, json=body, timeout=30).json()["version"]) for _ in range(requests)}
+        versions = set()
+        for _ in range(requests):
+            response = httpx.post(url, json={"dataframe_split": IRIS_ROW}, timeout=30)
+            assert response.status_code == 200, response.text
+            versions.add(str(response.json()["version"]))
+        return versions
 
     def predict(self, variant: str, model: str = "iris") -> dict[str, Any]:
-        columns = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
-        body = {"dataframe_split": {"columns": columns, "data": [[5.1, 3.5, 1.4, 0.2]]}}
+        body = {"dataframe_split": IRIS_ROW}
         headers = {"X-Variant": variant, "X-API-Key": self.running.stack.api_key()}
         response = httpx.post(
             f"{self.running.settings.serving_url}/v1/models/{model}/predict",

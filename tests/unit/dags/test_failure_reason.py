@@ -30,6 +30,10 @@ def test_a_failed_triggered_run_is_named() -> None:
     assert failure_reason(context) == (
         "the rollback_model run manual__2026-01-01T00:00:00+00:00 it started did not succeed (see that run)"
     )
+    # The deferrable trigger fails with an exception that names only a DagRun repr: the run id is clearer.
+    context["exception"] = RuntimeError("rollback_model failed with failed states [<DagRun rollback_model>]")
+    assert failure_reason(context).startswith("the rollback_model run manual__2026-01-01T00:00:00+00:00")
+    context["exception"] = None
     context["ti"] = TriggerTI(None)
     assert failure_reason(context).startswith("it could not start a rollback_model run")
 
