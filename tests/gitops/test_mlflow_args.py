@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -66,7 +67,12 @@ def test_mlflow_server_accepts_the_rendered_args(rendered: RenderResult, tmp_pat
     }
     log = (tmp_path / "mlflow.log").open("w")
     proc = subprocess.Popen(
-        [mlflow, "server", *args], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
+        [mlflow, "server", *args],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its uvicorn workers are stopped with it
     )
     try:
         deadline = time.monotonic() + 180
@@ -83,6 +89,10 @@ def test_mlflow_server_accepts_the_rendered_args(rendered: RenderResult, tmp_pat
         assert _status(api, in_cluster) == 200  # the Service name the gateway and Airflow use
         assert _status(api, "evil.example.com") in {400, 403}  # anything else is refused
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # a loaded machine: what did not stop in a minute is killed
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
         log.close()
