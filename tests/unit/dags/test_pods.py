@@ -151,3 +151,38 @@ def test_xcom_dir_is_the_providers_sidecar_path() -> None:
     from mlops_dags.pods import XCOM_DIR
 
     assert XCOM_DIR == PodDefaults.XCOM_MOUNT_PATH
+
+
+def test_the_pod_is_the_plan_even_when_the_profiles_change_before_it_starts(rendered_workers, tmp_path):
+    """Regression: the plan task took the command and env from the profile, the pod task re-read the
+    profiles file for image, resources and placement. git-sync moves the checkout between the tasks of a
+    run (each KubernetesExecutor worker clones the branch head; a long-lived process follows the link), so
+    a profile commit landing mid-run gave a pod with the old argv on the new image and resources."""
+    from kubernetes.client import ApiClient
+    from mlops_dags.conf import resolve_config
+    from mlops_dags.kpo import build_pod
+    from mlops_dags.pods import plan_train_pod
+
+    profiles = tmp_path / "model_profiles.yaml"
+    profiles.write_text((REPO_ROOT / "trainer" / "model_profiles.yaml").read_text())
+    settings = settings_for(rendered_workers["dev"], tmp_path, MODEL_PROFILES_PATH=str(profiles))
+    config = resolve_config(settings.configs_dir, "iris", {})
+    spec = plan_train_pod(settings, config, "http://mlflow:5000", "manual__1", None)
+    planned = json.loads(json.dumps(spec))  # what the plan task's XCom carries
+
+    data = yaml.safe_load(profiles.read_text())
+    data["profiles"]["tabular"].update(
+        image="ghcr.io/gitops-mlops/trainer:0.2.0",
+        command=["python", "-m", "trainer2"],
+        resources={"requests": {"cpu": "3", "memory": "9Gi"}, "limits": {"cpu": "3", "memory": "9Gi"}},
+        node_selector={"pool": "highmem"},
+    )
+    profiles.write_text(yaml.safe_dump(data))
+
+    pod = ApiClient().sanitize_for_serialization(build_pod(planned, settings))
+    base = containers(pod)["base"]
+    tabular = PROFILES["tabular"]
+    assert base["args"][:3] == tabular["command"]
+    assert base["image"] == tabular["image"]
+    assert base["resources"] == tabular["resources"]
+    assert not pod["spec"].get("nodeSelector")
