@@ -103,6 +103,10 @@ POD_RULE_FIXTURES = {
     "pod-bad-name.yaml": ("pod-names", "container name 'trainer_base' is not a DNS-1123 label"),
     "pod-bad-label-value.yaml": ("pod-labels", "label mlops/run='manual__2026-11-30T13:00:00+00:00'"),
     "pod-duplicate-env.yaml": ("pod-env-names", "container base sets env MLFLOW_TRACKING_URI more than once"),
+    "pod-toleration-exists-with-value.yaml": (
+        "pod-tolerations",
+        "toleration 0 (dedicated): operator Exists takes no value (got 'ml')",
+    ),
 }
 
 

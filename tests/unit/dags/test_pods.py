@@ -186,3 +186,38 @@ def test_the_pod_is_the_plan_even_when_the_profiles_change_before_it_starts(rend
     assert base["image"] == tabular["image"]
     assert base["resources"] == tabular["resources"]
     assert not pod["spec"].get("nodeSelector")
+
+
+def _profiles_with(tmp_path: Path, tolerations: list[dict]) -> Path:
+    data = yaml.safe_load((REPO_ROOT / "trainer" / "model_profiles.yaml").read_text())
+    data["profiles"]["tabular"]["tolerations"] = tolerations
+    path = tmp_path / "model_profiles.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_a_toleration_written_as_kubernetes_has_it_builds_a_pod_the_api_server_accepts(
+    rendered_workers, tmp_path
+) -> None:
+    """Regression: a profile toleration without operator became operator Exists (Kubernetes' default is
+    Equal), so `{key, value, effect}` built a pod with Exists and a value, which the API server refuses."""
+    profiles = _profiles_with(tmp_path, [{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}])
+    settings = settings_for(rendered_workers["dev"], tmp_path, MODEL_PROFILES_PATH=str(profiles))
+    pod = pods_for(settings, "tabular")["train"]
+    assert podrules.check_manifest(Manifest("dev/train/tabular", pod)) == []
+    assert pod["spec"]["tolerations"] == [{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}]
+
+
+@pytest.mark.parametrize(
+    ("toleration", "problem"),
+    [
+        ({"key": "dedicated", "operator": "Exists", "value": "ml"}, "operator Exists takes no value"),
+        ({"key": "dedicated", "operator": "In"}, "tolerations.0.operator"),
+        ({"key": "dedicated", "effect": "NoRun"}, "tolerations.0.effect"),
+    ],
+)
+def test_a_toleration_the_api_server_refuses_fails_the_profile(tmp_path, toleration, problem) -> None:
+    from mlops_dags.profiles import ProfileError, load_profiles
+
+    with pytest.raises(ProfileError, match=rf"profile tabular: .*{problem}"):
+        load_profiles(_profiles_with(tmp_path, [toleration]))
