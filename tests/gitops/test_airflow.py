@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from ci.validate import pipeline, podrules, render
+from ci.validate import pipeline, podrules, podsecurity, render
 from ci.validate.settings import REPO
 from tests.gitops.helpers import find, objects
 
@@ -63,6 +63,16 @@ def test_every_airflow_pod_passes_the_api_server_rules(rendered, env: str) -> No
     templates = pipeline.embedded_pod_templates(docs)
     assert {m.doc["metadata"]["name"] for m in templates} == {"placeholder-name", "trainer"}
     assert [str(f) for f in podrules.check_all(docs + templates)] == []
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_airflow_pod_is_admitted_by_pod_security_restricted(rendered, env: str) -> None:
+    """Regression: the statsd Deployment had no seccomp profile; in a namespace enforcing Pod Security
+    `restricted` its pods are refused, the Application never turns Healthy and the PostSync commit trigger
+    never runs."""
+    docs = [m for m in rendered.manifests if m.source == f"rendered/airflow-{env}.yaml"]
+    templates = pipeline.embedded_pod_templates(docs)
+    assert [str(f) for f in podsecurity.check_all(docs + templates)] == []
 
 
 @pytest.mark.parametrize("env", ENVS)
