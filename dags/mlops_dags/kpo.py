@@ -113,6 +113,9 @@ def trainer_pod_operator(task_id: str, spec: Any, settings: DagSettings, **kwarg
         dag_settings=settings,
         namespace=settings.namespace,
         kubernetes_conn_id=settings.kubernetes_conn_id,
+        # Explicit: the triggerer's async hook, unlike the worker's, never falls back to the in-cluster
+        # config; with no connection it reads ~/.kube/config, which no Airflow pod has.
+        in_cluster=True if settings.kubernetes_in_cluster else None,
         pod_template_file=settings.pod_template_file,
         on_finish_action="delete_pod",
         do_xcom_push=True,

@@ -221,3 +221,39 @@ def test_a_toleration_the_api_server_refuses_fails_the_profile(tmp_path, tolerat
 
     with pytest.raises(ProfileError, match=rf"profile tabular: .*{problem}"):
         load_profiles(_profiles_with(tmp_path, [toleration]))
+
+
+def test_the_triggerer_watches_the_pod_with_the_in_cluster_config(rendered_workers, tmp_path, monkeypatch):
+    """Regression: the deferrable pod task left `in_cluster` unset and the chart creates no
+    `kubernetes_default` connection. The worker's sync hook falls back to the in-cluster config, the
+    triggerer's async hook does not: it loads ~/.kube/config, which no Airflow pod has, so every trainer
+    pod was created and then its task failed with "Invalid kube-config file"."""
+    import asyncio
+
+    from airflow.exceptions import AirflowNotFoundException, TaskDeferred
+    from airflow.providers.cncf.kubernetes.hooks import kubernetes as hooks
+    from kubernetes.client import models as k8s
+    from mlops_dags.kpo import trainer_pod_operator
+
+    def no_connection(conn_id: str, *args: Any, **kwargs: Any) -> Any:
+        raise AirflowNotFoundException(conn_id)
+
+    async def no_async_connection(conn_id: str) -> Any:
+        raise AirflowNotFoundException(conn_id)
+
+    loaded: list[str] = []
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config, as in the triggerer's pod
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setattr("airflow.sdk.BaseHook.get_connection", no_connection)
+    monkeypatch.setattr(hooks, "get_async_connection", no_async_connection)
+    monkeypatch.setattr(
+        hooks.async_config, "load_incluster_config", lambda **kwargs: loaded.append("in-cluster")
+    )
+
+    settings = settings_for(rendered_workers["dev"], tmp_path)
+    operator = trainer_pod_operator("train", {}, settings)
+    operator.pod = k8s.V1Pod(metadata=k8s.V1ObjectMeta(name="train-iris-abc", namespace="mlops-dev"))
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.invoke_defer_method()
+    asyncio.run(deferred.value.trigger.hook._load_config())
+    assert loaded == ["in-cluster"]
