@@ -24,13 +24,19 @@ class Resources(BaseModel):
 
 
 class Toleration(BaseModel):
-    """A pod toleration, in Kubernetes field names."""
+    """A pod toleration, in Kubernetes field names and defaults: no operator means Equal (key=value)."""
 
     model_config = ConfigDict(extra="forbid")
     key: str
-    operator: Literal["Exists", "Equal"] = "Exists"
+    operator: Literal["Exists", "Equal"] | None = None
     value: str | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+    @model_validator(mode="after")
+    def _as_the_api_server_checks_it(self) -> "Toleration":
+        if self.operator == "Exists" and self.value:
+            raise ValueError(f"toleration {self.key}: operator Exists takes no value (drop it, or use Equal)")
+        return self
 
 
 class Profile(BaseModel):

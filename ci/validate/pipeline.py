@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from ci.validate import appset, kpo_pods, podrules, policy, render, schemas
+from ci.validate import appset, kpo_pods, podrules, podsecurity, policy, render, schemas
 from ci.validate.findings import Finding, SetupError, obj_name
 from ci.validate.manifests import (
     Manifest,
@@ -190,11 +190,12 @@ def project_findings(
 
 
 def check_objects(manifests: list[Manifest], s: Settings) -> list[Finding]:
-    """Schema, policy and pod-rule findings of objects."""
+    """Schema, policy, pod-rule and Pod Security (restricted) findings of objects."""
     return (
         schemas.validate_all(manifests, s.crd_dir, s.k8s_version)
         + policy.check_all(manifests)
         + podrules.check_all(manifests)
+        + podsecurity.check_all(manifests)
     )
 
 

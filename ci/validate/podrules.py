@@ -13,6 +13,7 @@ A pod that passes the JSON schema can still be rejected on create (or never star
 | `pod-names` | DNS-1123 names: pod (subdomain), containers and volumes (labels), port names (IANA) |
 | `pod-labels` | label keys (optional DNS prefix + name ≤ 63) and values (≤ 63, alphanumeric ends) |
 | `pod-env-names` | each env name once per container |
+| `pod-tolerations` | operator Equal (default) or Exists, Exists without value, known effect |
 
 `pod_violations` checks one pod (metadata + spec) and returns (rule, message) pairs; `check_manifest`
 turns them into findings for any workload object, so a render, a pod built by Airflow or a whole-cluster
@@ -40,6 +41,7 @@ PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 READ_ONLY_SOURCES = ("configMap", "secret", "projected", "downwardAPI")
 # Resources the API server treats as native (requests may be below limits); others must request = limit.
 NATIVE_RESOURCES = {"cpu", "memory", "ephemeral-storage", "storage"}
+TAINT_EFFECTS = {"", "NoSchedule", "PreferNoSchedule", "NoExecute"}
 
 
 def _duplicates(names: list[str]) -> list[str]:
@@ -78,6 +80,28 @@ def label_problems(labels: dict, where: str) -> Iterator[str]:
                 f"{where} {key}={text!r}: a label value is ≤ 63 alphanumerics, '-', '_', '.' "
                 "with alphanumeric ends (or empty)"
             )
+
+
+def toleration_problems(tolerations: list[dict]) -> Iterator[str]:
+    """Why tolerations would be refused: the API server's checks (operator defaults to Equal)."""
+    for index, toleration in enumerate(tolerations or []):
+        key, value = str(toleration.get("key") or ""), str(toleration.get("value") or "")
+        operator, effect = toleration.get("operator") or "Equal", toleration.get("effect") or ""
+        where = f"toleration {index} ({key or 'no key'})"
+        if operator not in ("Equal", "Exists"):
+            yield f"{where}: operator {operator!r} is not Equal or Exists"
+        elif operator == "Exists" and value:
+            yield f"{where}: operator Exists takes no value (got {value!r})"
+        elif not key and operator != "Exists":
+            yield f"{where}: a toleration without key needs operator Exists"
+        elif operator == "Equal" and (len(value) > 63 or (value and not LABEL_NAME.match(value))):
+            yield f"{where}: value {value!r} is not a label value"
+        if key:
+            yield from (f"{where}: {p}" for p in label_problems({key: ""}, "key"))
+        if effect not in TAINT_EFFECTS:
+            yield f"{where}: effect {effect!r} is not one of {sorted(TAINT_EFFECTS - {''})}"
+        if toleration.get("tolerationSeconds") is not None and effect != "NoExecute":
+            yield f"{where}: tolerationSeconds applies only to effect NoExecute"
 
 
 def _extended(resource: str) -> bool:
@@ -149,6 +173,7 @@ def pod_violations(metadata: dict, pod: dict, claims: tuple[str, ...] = ()) -> l
         if dns_label_problem(volume):
             out.append(("pod-names", f"volume name {dns_label_problem(volume)}"))
     out += [("pod-labels", message) for message in label_problems(metadata.get("labels") or {}, "label")]
+    out += [("pod-tolerations", message) for message in toleration_problems(pod.get("tolerations") or [])]
     for container, _ in all_containers:
         name = str(container.get("name", "?"))
         if dns_label_problem(name):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from ci.validate import appset
 from ci.validate.findings import Finding, SetupError
 from ci.validate.manifests import Manifest, parse_documents
 from ci.validate.settings import AIRFLOW_CHART_REPO, AIRFLOW_CHART_VERSION, Settings
@@ -22,6 +23,8 @@ from ci.validate.settings import AIRFLOW_CHART_REPO, AIRFLOW_CHART_VERSION, Sett
 OFFLINE_KUSTOMIZATIONS = ("apps", "bootstrap/platform", "bootstrap/cert-manager", "bootstrap/argocd-secrets")
 REMOTE_KUSTOMIZATIONS = ("bootstrap/argocd",)
 _PINNED_URL = re.compile(r"/v?\d+\.\d+\.\d+/")
+# Helm parameters (--set name=value), as an Application passes them.
+Parameters = tuple[tuple[str, str], ...]
 
 
 @dataclass
@@ -61,8 +64,10 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         raise SetupError(f"{cmd[0]} not found: run 'bash ci/install-tools.sh'") from None
 
 
-def _value_args(values: list[Path]) -> list[str]:
-    return [arg for v in values for arg in ("-f", str(v))]
+def _value_args(values: list[Path], sets: Parameters = ()) -> list[str]:
+    return [arg for v in values for arg in ("-f", str(v))] + [
+        arg for name, value in sets for arg in ("--set", f"{name}={value}")
+    ]
 
 
 def _error_text(proc: subprocess.CompletedProcess[str]) -> str:
@@ -73,10 +78,10 @@ def _error_text(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 def helm_lint(
-    s: Settings, chart: Path, values: list[Path], source: str, strict: bool = True
+    s: Settings, chart: Path, values: list[Path], source: str, strict: bool = True, sets: Parameters = ()
 ) -> list[Finding]:
     """`helm lint` findings (values.schema.json, template errors, with --strict also warnings)."""
-    cmd = [s.helm, "lint", str(chart), *_value_args(values)]
+    cmd = [s.helm, "lint", str(chart), *_value_args(values, sets)]
     if strict:
         cmd.append("--strict")
     proc = _run(cmd, s.repo)
@@ -89,11 +94,17 @@ def helm_lint(
 
 
 def helm_template(
-    s: Settings, release: str, chart: Path, namespace: str, values: list[Path], source: str
+    s: Settings,
+    release: str,
+    chart: Path,
+    namespace: str,
+    values: list[Path],
+    source: str,
+    sets: Parameters = (),
 ) -> tuple[str | None, list[Finding]]:
     """`helm template` output, or the finding that says why the chart did not render."""
     cmd = [s.helm, "template", release, str(chart), "--namespace", namespace, "--kube-version", s.k8s_version]
-    cmd += _value_args(values)
+    cmd += _value_args(values, sets)
     proc = _run(cmd, s.repo)
     if proc.returncode != 0:
         return None, [Finding(source, "helm-template", _error_text(proc))]
@@ -179,14 +190,40 @@ def _keep(result: RenderResult, s: Settings, name: str, text: str | None, findin
 
 
 def _chart_job(
-    s: Settings, release: str, chart: Path, env: dict, values: list[Path], strict: bool, source: str
+    s: Settings,
+    release: str,
+    chart: Path,
+    env: dict,
+    values: list[Path],
+    strict: bool,
+    source: str,
+    sets: Parameters = (),
 ):
     def job() -> tuple[str | None, list[Finding]]:
-        lint = helm_lint(s, chart, values, source, strict=strict)
-        text, findings = helm_template(s, release, chart, env["namespace"], values, source)
+        lint = helm_lint(s, chart, values, source, strict=strict, sets=sets)
+        text, findings = helm_template(s, release, chart, env["namespace"], values, source, sets)
         return text, lint + findings
 
     return job
+
+
+def airflow_parameters(repo: Path, env: str) -> Parameters:
+    """The helm parameters Argo CD passes to the official Airflow chart for `env`: those of the chart source
+    of the Application the ApplicationSets generate (none when they do not expand; validation reports why)."""
+    try:
+        expanded = appset.expand_repo(repo)
+    except appset.ExpansionError:
+        return ()
+    for apps in expanded.values():
+        for app in apps:
+            labels = app["metadata"].get("labels") or {}
+            if labels.get("mlops/app") != "airflow" or labels.get("mlops/env") != env:
+                continue
+            for source in app["spec"].get("sources") or []:
+                if source.get("chart") == "airflow":
+                    parameters = (source.get("helm") or {}).get("parameters") or []
+                    return tuple((str(p["name"]), str(p["value"])) for p in parameters)
+    return ()
 
 
 def render_all(s: Settings) -> RenderResult:
@@ -209,7 +246,9 @@ def render_all(s: Settings) -> RenderResult:
             s.repo / f"charts/airflow/values/{env['env']}.yaml",
         ]
         source = f"charts/airflow ({env['env']}, official chart {upstream})"
-        jobs.append((f"airflow-{env['env']}", _chart_job(s, "airflow", upstream, env, values, False, source)))
+        sets = airflow_parameters(s.repo, env["env"])
+        job = _chart_job(s, "airflow", upstream, env, values, False, source, sets)
+        jobs.append((f"airflow-{env['env']}", job))
     for directory in OFFLINE_KUSTOMIZATIONS:
         jobs.append(
             ("kustomize-" + directory.replace("/", "_"), partial(kustomize, s, s.repo / directory, directory))

@@ -15,7 +15,7 @@ from airflow.providers.cncf.kubernetes.secret import Secret
 from airflow.providers.cncf.kubernetes.utils.xcom_sidecar import PodDefaults
 from kubernetes.client import models as k8s
 
-from mlops_dags.profiles import get_profile
+from mlops_dags.profiles import Profile, get_profile
 from mlops_dags.settings import REPO_ROOT, DagSettings
 
 # Where the chart's KPO pod template comes from: the Airflow values render it verbatim into this ConfigMap.
@@ -38,9 +38,17 @@ def sidecar_security_context() -> k8s.V1SecurityContext:
     )
 
 
+def spec_profile(spec: dict[str, Any], settings: DagSettings) -> Profile:
+    """The profile the plan task resolved (`profile_spec`). A PodSpec planned before specs carried it (a run
+    in flight across an upgrade) falls back to the profiles file."""
+    if spec.get("profile_spec"):
+        return Profile.model_validate(spec["profile_spec"])
+    return get_profile(settings.profiles_path, spec["profile"]).with_image_tag(settings.trainer_image_tag)
+
+
 def pod_settings(spec: dict[str, Any], settings: DagSettings) -> dict[str, Any]:
-    """KubernetesPodOperator attributes for a spec, from its model profile."""
-    profile = get_profile(settings.profiles_path, spec["profile"]).with_image_tag(settings.trainer_image_tag)
+    """KubernetesPodOperator attributes for a spec, from the model profile its plan resolved."""
+    profile = spec_profile(spec, settings)
     limits = dict(profile.limits)
     requests = dict(profile.requests)
     if profile.gpu:
@@ -105,6 +113,9 @@ def trainer_pod_operator(task_id: str, spec: Any, settings: DagSettings, **kwarg
         dag_settings=settings,
         namespace=settings.namespace,
         kubernetes_conn_id=settings.kubernetes_conn_id,
+        # Explicit: the triggerer's async hook, unlike the worker's, never falls back to the in-cluster
+        # config; with no connection it reads ~/.kube/config, which no Airflow pod has.
+        in_cluster=True if settings.kubernetes_in_cluster else None,
         pod_template_file=settings.pod_template_file,
         on_finish_action="delete_pod",
         do_xcom_push=True,

@@ -1,5 +1,9 @@
 """Pod tasks: a plan task returns a PodSpec (JSON: profile, command, arguments, env); the pod task runs it.
 
+The PodSpec carries the whole resolved profile (`profile_spec`: image, resources, placement): the pod task
+builds its pod from the plan alone, never from the profiles file again. git-sync moves the checkout between
+the tasks of a run, so a second read could mix two commits' profiles in one pod.
+
 Both runtimes run the same pod, built by `mlops_dags.kpo.build_pod` from the KubernetesPodOperator pod
 template, the model profile and the XCom sidecar: `kubernetes` creates it (KubernetesPodOperator,
 deferrable), `local` runs its base container as a subprocess under the pod's contract
@@ -33,11 +37,17 @@ def pod_env(settings: DagSettings, mlflow_uri: str, run_id: str, git_commit: str
     return env
 
 
+def profile_spec(profile: Profile) -> dict[str, Any]:
+    """The resolved profile as JSON, for the PodSpec (`kpo.pod_settings` reads it back)."""
+    return profile.model_dump(mode="json")
+
+
 def train_spec(profile_name: str, profile: Profile, config: dict[str, Any], env: dict[str, str]) -> dict:
     """PodSpec of `python -m trainer train` for a config passed through TRAINER_CONFIG_JSON."""
     return {
         "step": "train",
         "profile": profile_name,
+        "profile_spec": profile_spec(profile),
         "cmds": ["sh", "-c", TRAIN_SCRIPT, "trainer"],
         "arguments": [*profile.command, "train"],
         "env": {**profile.env, **env, "TRAINER_CONFIG_JSON": json.dumps(config, sort_keys=True)},
@@ -53,11 +63,17 @@ def register_spec(profile_name: str, profile: Profile, run_id: str, name: str, t
     return {
         "step": "register",
         "profile": profile_name,
+        "profile_spec": profile_spec(profile),
         "cmds": profile.command[:1],
         "arguments": arguments,
         "env": {**profile.env, **env},
         "name": f"register-{name}",
     }
+
+
+def planned_profile(settings: DagSettings, name: str) -> Profile:
+    """The profile as the checkout has it now, with the image tag the workers set (TRAINER_IMAGE_TAG)."""
+    return get_profile(settings.profiles_path, name).with_image_tag(settings.trainer_image_tag)
 
 
 def plan_train_pod(
@@ -66,7 +82,7 @@ def plan_train_pod(
     """The train task's PodSpec for a resolved config, with its profile from the checkout's file."""
     name = profile_name(config)
     env = pod_env(settings, mlflow_uri, run_id, git_commit)
-    return train_spec(name, get_profile(settings.profiles_path, name), config, env)
+    return train_spec(name, planned_profile(settings, name), config, env)
 
 
 def plan_register_pod(
@@ -81,7 +97,7 @@ def plan_register_pod(
     """The register task's PodSpec: registers the trained MLflow run as a version of the config's model."""
     name = profile_name(config)
     env = pod_env(settings, mlflow_uri, run_id, git_commit)
-    profile = get_profile(settings.profiles_path, name)
+    profile = planned_profile(settings, name)
     return register_spec(name, profile, trained_run_id, config["model_name"], tags, env)
 
 

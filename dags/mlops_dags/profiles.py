@@ -1,22 +1,31 @@
 """trainer/model_profiles.yaml read as data: the fields a training pod needs (no import of `trainer`)."""
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # Chosen by the NVIDIA device plugin from the pod's nvidia.com/gpu limit; a profile must not override them.
 DEVICE_VARIABLES = {"NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"}
 
 
 class Toleration(BaseModel):
-    """A pod toleration in Kubernetes field names."""
+    """A pod toleration in Kubernetes field names and defaults: no operator means Equal (key=value)."""
 
     model_config = ConfigDict(extra="ignore")
     key: str
-    operator: str = "Exists"
+    operator: Literal["Equal", "Exists"] | None = None
     value: str | None = None
-    effect: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+    @model_validator(mode="after")
+    def _as_the_api_server_checks_it(self) -> "Toleration":
+        if self.operator == "Exists" and self.value:
+            raise ValueError(f"toleration {self.key}: operator Exists takes no value (drop it, or use Equal)")
+        if not self.key and self.operator != "Exists":
+            raise ValueError("a toleration without key needs operator Exists")
+        return self
 
 
 class Profile(BaseModel):

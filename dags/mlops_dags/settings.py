@@ -46,6 +46,12 @@ class DagSettings(BaseSettings):
         description="Image of the XCom sidecar (needs sh, cat, sleep); default: the pod's trainer image.",
     )
     kubernetes_conn_id: str = Field(default="kubernetes_default", alias="MLOPS_KUBERNETES_CONN_ID")
+    kubernetes_in_cluster: bool = Field(
+        default=True,
+        alias="MLOPS_KUBERNETES_IN_CLUSTER",
+        description="Pod tasks reach the API server with the pod's service account (worker and triggerer); "
+        "false: the connection MLOPS_KUBERNETES_CONN_ID says how (kube_config, another cluster).",
+    )
     mlflow_tracking_uri: str = Field(default="http://127.0.0.1:5000", alias="MLFLOW_TRACKING_URI")
     mlflow_s3_endpoint_url: str | None = Field(default=None, alias="MLFLOW_S3_ENDPOINT_URL")
     git_commit: str | None = Field(default=None, alias="GIT_COMMIT")

@@ -5,11 +5,12 @@ and configs reach training from Git."""
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 import yaml
 
-from ci.validate import pipeline, podrules, render
+from ci.validate import pipeline, podrules, podsecurity, render
 from ci.validate.settings import REPO
 from tests.gitops.helpers import find, objects
 
@@ -63,6 +64,16 @@ def test_every_airflow_pod_passes_the_api_server_rules(rendered, env: str) -> No
     templates = pipeline.embedded_pod_templates(docs)
     assert {m.doc["metadata"]["name"] for m in templates} == {"placeholder-name", "trainer"}
     assert [str(f) for f in podrules.check_all(docs + templates)] == []
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_airflow_pod_is_admitted_by_pod_security_restricted(rendered, env: str) -> None:
+    """Regression: the statsd Deployment had no seccomp profile; in a namespace enforcing Pod Security
+    `restricted` its pods are refused, the Application never turns Healthy and the PostSync commit trigger
+    never runs."""
+    docs = [m for m in rendered.manifests if m.source == f"rendered/airflow-{env}.yaml"]
+    templates = pipeline.embedded_pod_templates(docs)
+    assert [str(f) for f in podsecurity.check_all(docs + templates)] == []
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -157,3 +168,58 @@ def test_dags_read_configs_and_profiles_from_the_git_sync_checkout(rendered, env
     assert sync_env["GITSYNC_LINK"] == "repo" and "GITSYNC_SPARSE_CHECKOUT_FILE" not in sync_env
     dockerfile = (REPO / "dags/Dockerfile").read_text()
     assert not re.search(r"^(COPY|ADD|ENV) ", dockerfile, re.MULTILINE)
+
+
+def _airflow_chart_source(app: dict) -> dict:
+    return next(s for s in app["spec"]["sources"] if s.get("chart") == "airflow")
+
+
+def _helm_value(values_files: list[dict], parameters: list[dict], key: str) -> object:
+    """A value as Argo CD's helm gets it: the value files in order, then the parameters (--set)."""
+    found = None
+    for values in values_files:
+        node: object = values
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        found = node if node is not None else found
+    for parameter in parameters:
+        if parameter["name"] == key:
+            found = parameter["value"]
+    return found
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_git_sync_follows_the_repository_and_revision_argo_cd_syncs(tmp_path, env: str) -> None:
+    """Regression: git-sync cloned the repository and branch hard-coded in the Airflow values, while Argo CD
+    syncs (and the commit trigger waits for the DAGs of) env.yaml's repoURL and targetRevision: a fork, or
+    an environment on another branch, synced its commit and the trigger waited for DAGs git-sync never
+    cloned."""
+    from ci.validate import appset
+
+    shutil.copytree(REPO / "apps", tmp_path / "apps")
+    env_file = tmp_path / f"apps/envs/{env}/env.yaml"
+    settings = yaml.safe_load(env_file.read_text())
+    fork, revision = "https://git.example.com/platform/gitops-mlops.git", "release-7"
+    env_file.write_text(yaml.safe_dump({**settings, "repoURL": fork, "targetRevision": revision}))
+    apps = [app for apps in appset.expand_repo(tmp_path).values() for app in apps]
+    app = next(a for a in apps if a["metadata"]["name"] == f"airflow-{env}")
+    source = _airflow_chart_source(app)
+    files = [
+        yaml.safe_load((REPO / path.replace("$values/", "")).read_text())
+        for path in source["helm"]["valueFiles"]
+    ]
+    parameters = source["helm"].get("parameters") or []
+    assert _helm_value(files, parameters, "dags.gitSync.repo") == fork
+    for key in ("ref", "branch", "rev"):
+        assert _helm_value(files, parameters, f"dags.gitSync.{key}") == revision, key
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_ci_renders_airflow_with_the_parameters_argo_cd_passes(rendered, env: str) -> None:
+    """The CI render gets the Application's helm parameters too, so the worker template checked is the
+    one the cluster gets."""
+    environment = next(e for e in render.environments(REPO) if e["env"] == env)
+    sync = next(c for c in executor_pod(objects(rendered, f"airflow-{env}"))["spec"]["initContainers"])
+    sync_env = {e["name"]: e.get("value") for e in sync["env"]}
+    assert sync_env["GITSYNC_REPO"] == environment["repoURL"]
+    assert sync_env["GITSYNC_REF"] == environment["targetRevision"]

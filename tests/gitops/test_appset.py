@@ -54,6 +54,13 @@ def _expected_airflow_app(env: str) -> dict:
                         "$values/charts/airflow/values/base.yaml",
                         f"$values/charts/airflow/values/{env}.yaml",
                     ],
+                    "parameters": [
+                        {"name": "dags.gitSync.repo", "value": REPO_URL},
+                        *(
+                            {"name": f"dags.gitSync.{key}", "value": "main"}
+                            for key in ("ref", "branch", "rev")
+                        ),
+                    ],
                 },
             },
             {"repoURL": REPO_URL, "targetRevision": "main", "ref": "values"},

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ci.validate import kpo_pods, pipeline, podrules, policy, render, schemas
+from ci.validate import kpo_pods, pipeline, podrules, podsecurity, policy, render, schemas
 from ci.validate.manifests import load_file, parse_documents
 from ci.validate.settings import REPO, Settings
 from tests.gitops.helpers import FIXTURES, find
@@ -103,6 +103,10 @@ POD_RULE_FIXTURES = {
     "pod-bad-name.yaml": ("pod-names", "container name 'trainer_base' is not a DNS-1123 label"),
     "pod-bad-label-value.yaml": ("pod-labels", "label mlops/run='manual__2026-11-30T13:00:00+00:00'"),
     "pod-duplicate-env.yaml": ("pod-env-names", "container base sets env MLFLOW_TRACKING_URI more than once"),
+    "pod-toleration-exists-with-value.yaml": (
+        "pod-tolerations",
+        "toleration 0 (dedicated): operator Exists takes no value (got 'ml')",
+    ),
 }
 
 
@@ -118,6 +122,25 @@ def test_pod_rule_fixtures_pass_the_schema_but_break_one_api_server_rule(
     findings = podrules.check_all(manifests)
     assert [f.rule for f in findings] == [rule]
     assert expected in findings[0].message
+    assert pipeline.check_objects(manifests, settings) == findings
+
+
+def test_pod_security_fixture_passes_every_other_check_but_restricted_admission_refuses_it(
+    settings: Settings,
+) -> None:
+    """Pod Security `restricted` refuses pods that the schema, the policies and the pod rules pass."""
+    manifests = load_file(NEGATIVE / "pod-security-init-escalation.yaml")
+    assert schemas.validate_all(manifests, settings.crd_dir, settings.k8s_version) == []
+    assert policy.check_all(manifests) == [] and podrules.check_all(manifests) == []
+    findings = podsecurity.check_all(manifests)
+    assert [(f.rule, f.message) for f in findings] == [
+        (
+            "pod-security",
+            "container base: seccompProfile is not set; set seccompProfile.type: RuntimeDefault "
+            "(pod or container securityContext)",
+        ),
+        ("pod-security", "container init: set securityContext.allowPrivilegeEscalation: false"),
+    ]
     assert pipeline.check_objects(manifests, settings) == findings
 
 
@@ -169,6 +192,7 @@ def test_every_negative_fixture_is_exercised() -> None:
         "certificate-bad-duration.yaml",
         "service-bad-port.yaml",
         "values-kpo-template-not-mounted.yaml",
+        "pod-security-init-escalation.yaml",
         *POD_RULE_FIXTURES,
     }
     assert {p.name for p in NEGATIVE.glob("*.yaml")} == used

@@ -151,3 +151,109 @@ def test_xcom_dir_is_the_providers_sidecar_path() -> None:
     from mlops_dags.pods import XCOM_DIR
 
     assert XCOM_DIR == PodDefaults.XCOM_MOUNT_PATH
+
+
+def test_the_pod_is_the_plan_even_when_the_profiles_change_before_it_starts(rendered_workers, tmp_path):
+    """Regression: the plan task took the command and env from the profile, the pod task re-read the
+    profiles file for image, resources and placement. git-sync moves the checkout between the tasks of a
+    run (each KubernetesExecutor worker clones the branch head; a long-lived process follows the link), so
+    a profile commit landing mid-run gave a pod with the old argv on the new image and resources."""
+    from kubernetes.client import ApiClient
+    from mlops_dags.conf import resolve_config
+    from mlops_dags.kpo import build_pod
+    from mlops_dags.pods import plan_train_pod
+
+    profiles = tmp_path / "model_profiles.yaml"
+    profiles.write_text((REPO_ROOT / "trainer" / "model_profiles.yaml").read_text())
+    settings = settings_for(rendered_workers["dev"], tmp_path, MODEL_PROFILES_PATH=str(profiles))
+    config = resolve_config(settings.configs_dir, "iris", {})
+    spec = plan_train_pod(settings, config, "http://mlflow:5000", "manual__1", None)
+    planned = json.loads(json.dumps(spec))  # what the plan task's XCom carries
+
+    data = yaml.safe_load(profiles.read_text())
+    data["profiles"]["tabular"].update(
+        image="ghcr.io/gitops-mlops/trainer:0.2.0",
+        command=["python", "-m", "trainer2"],
+        resources={"requests": {"cpu": "3", "memory": "9Gi"}, "limits": {"cpu": "3", "memory": "9Gi"}},
+        node_selector={"pool": "highmem"},
+    )
+    profiles.write_text(yaml.safe_dump(data))
+
+    pod = ApiClient().sanitize_for_serialization(build_pod(planned, settings))
+    base = containers(pod)["base"]
+    tabular = PROFILES["tabular"]
+    assert base["args"][:3] == tabular["command"]
+    assert base["image"] == tabular["image"]
+    assert base["resources"] == tabular["resources"]
+    assert not pod["spec"].get("nodeSelector")
+
+
+def _profiles_with(tmp_path: Path, tolerations: list[dict]) -> Path:
+    data = yaml.safe_load((REPO_ROOT / "trainer" / "model_profiles.yaml").read_text())
+    data["profiles"]["tabular"]["tolerations"] = tolerations
+    path = tmp_path / "model_profiles.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_a_toleration_written_as_kubernetes_has_it_builds_a_pod_the_api_server_accepts(
+    rendered_workers, tmp_path
+) -> None:
+    """Regression: a profile toleration without operator became operator Exists (Kubernetes' default is
+    Equal), so `{key, value, effect}` built a pod with Exists and a value, which the API server refuses."""
+    profiles = _profiles_with(tmp_path, [{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}])
+    settings = settings_for(rendered_workers["dev"], tmp_path, MODEL_PROFILES_PATH=str(profiles))
+    pod = pods_for(settings, "tabular")["train"]
+    assert podrules.check_manifest(Manifest("dev/train/tabular", pod)) == []
+    assert pod["spec"]["tolerations"] == [{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}]
+
+
+@pytest.mark.parametrize(
+    ("toleration", "problem"),
+    [
+        ({"key": "dedicated", "operator": "Exists", "value": "ml"}, "operator Exists takes no value"),
+        ({"key": "dedicated", "operator": "In"}, "tolerations.0.operator"),
+        ({"key": "dedicated", "effect": "NoRun"}, "tolerations.0.effect"),
+    ],
+)
+def test_a_toleration_the_api_server_refuses_fails_the_profile(tmp_path, toleration, problem) -> None:
+    from mlops_dags.profiles import ProfileError, load_profiles
+
+    with pytest.raises(ProfileError, match=rf"profile tabular: .*{problem}"):
+        load_profiles(_profiles_with(tmp_path, [toleration]))
+
+
+def test_the_triggerer_watches_the_pod_with_the_in_cluster_config(rendered_workers, tmp_path, monkeypatch):
+    """Regression: the deferrable pod task left `in_cluster` unset and the chart creates no
+    `kubernetes_default` connection. The worker's sync hook falls back to the in-cluster config, the
+    triggerer's async hook does not: it loads ~/.kube/config, which no Airflow pod has, so every trainer
+    pod was created and then its task failed with "Invalid kube-config file"."""
+    import asyncio
+
+    from airflow.exceptions import AirflowNotFoundException, TaskDeferred
+    from airflow.providers.cncf.kubernetes.hooks import kubernetes as hooks
+    from kubernetes.client import models as k8s
+    from mlops_dags.kpo import trainer_pod_operator
+
+    def no_connection(conn_id: str, *args: Any, **kwargs: Any) -> Any:
+        raise AirflowNotFoundException(conn_id)
+
+    async def no_async_connection(conn_id: str) -> Any:
+        raise AirflowNotFoundException(conn_id)
+
+    loaded: list[str] = []
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config, as in the triggerer's pod
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setattr("airflow.sdk.BaseHook.get_connection", no_connection)
+    monkeypatch.setattr(hooks, "get_async_connection", no_async_connection)
+    monkeypatch.setattr(
+        hooks.async_config, "load_incluster_config", lambda **kwargs: loaded.append("in-cluster")
+    )
+
+    settings = settings_for(rendered_workers["dev"], tmp_path)
+    operator = trainer_pod_operator("train", {}, settings)
+    operator.pod = k8s.V1Pod(metadata=k8s.V1ObjectMeta(name="train-iris-abc", namespace="mlops-dev"))
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.invoke_defer_method()
+    asyncio.run(deferred.value.trigger.hook._load_config())
+    assert loaded == ["in-cluster"]
