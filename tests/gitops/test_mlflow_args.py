@@ -75,7 +75,7 @@ def test_mlflow_server_accepts_the_rendered_args(rendered: RenderResult, tmp_pat
         start_new_session=True,  # its uvicorn workers are stopped with it
     )
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 300  # a loaded 2-core machine starts it slowly
         status = None
         while time.monotonic() < deadline and proc.poll() is None:
             try:
