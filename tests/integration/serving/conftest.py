@@ -60,6 +60,7 @@ def _register_faulty(tracking_uri: str, name: str) -> str:
             python_model=faulty_model.FaultyModel(),
             signature=signature,
             input_example=example,
+            pip_requirements=["mlflow", "pandas"],  # skips inferring them in a subprocess
             registered_model_name=name,
         )
     return str(info.registered_model_version)

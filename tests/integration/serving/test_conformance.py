@@ -58,6 +58,7 @@ def params_gateway(mlflow_stack: Any, gateways_module: Any) -> GatewayProcess:
             python_model=Scaled(),
             signature=signature,
             input_example=pd.DataFrame({"x": [1.0, 2.0]}),
+            pip_requirements=["mlflow", "pandas"],  # skips inferring them in a subprocess
             registered_model_name="conf-scaled",
         )
     mlflow.MlflowClient().set_registered_model_alias("conf-scaled", "champion", info.registered_model_version)
