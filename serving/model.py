@@ -7,9 +7,10 @@ exactly as pyfunc does; why it is off is logged once and shown in `GET /v1/model
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,7 +116,7 @@ class LoadedModel:
 
     def predict(self, prepared: Prepared) -> Any:
         """Predict; schema rejections are BadInput (400), and so is a model raising on an input with no
-        rows or with nulls (the client's to fix); anything else the model raises is ModelFailed."""
+        rows, nulls or infinities (the client's to fix); anything else the model raises is ModelFailed."""
         try:
             if prepared.fast:
                 assert self.plan is not None
@@ -147,9 +148,12 @@ class LoadedModel:
         if prepared.rows == 0:
             return "an input with no rows"
         columns = self.plan.columns if prepared.fast and self.plan is not None else self.columns
-        nulls = _null_columns(prepared.data, columns or ())
+        nulls = _columns_where(prepared.data, columns or (), _nulls)
         if nulls:
             return f"nulls (null, NaN or a missing value) in {', '.join(map(repr, nulls))}"
+        infinite = _columns_where(prepared.data, columns or (), _infinities)
+        if infinite:
+            return f"infinite values in {', '.join(map(repr, infinite))}"
         return None
 
 
@@ -170,15 +174,27 @@ def _blame(data: Any, columns: tuple[str, ...]) -> list[str]:
     return bad or list(columns)
 
 
-def _null_columns(data: Any, columns: Sequence[str]) -> list[str]:
-    """The signature columns that hold a null or NaN in pyfunc's input (or the fast path's matrix)."""
+def _nulls(values: np.ndarray) -> np.ndarray:
     import pandas as pd
 
+    return np.asarray(pd.isna(values))
+
+
+def _infinities(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind == "f":
+        return np.isinf(values)
+    if values.dtype.kind == "O":
+        return np.array([type(v) is float and math.isinf(v) for v in values.ravel()], dtype=bool)
+    return np.zeros(values.shape, dtype=bool)
+
+
+def _columns_where(data: Any, columns: Sequence[str], test: Callable[[np.ndarray], np.ndarray]) -> list[str]:
+    """The signature columns of pyfunc's input (or the fast path's matrix) with a value `test` flags."""
     if isinstance(data, np.ndarray) and data.ndim == 2 and data.shape[1] == len(columns):
-        return [c for c, bad in zip(columns, pd.isna(data).any(axis=0), strict=True) if bad]
+        return [c for c, bad in zip(columns, test(data).any(axis=0), strict=True) if bad]
     if isinstance(data, dict) or hasattr(data, "columns"):
         present = [c for c in columns if c in data]
-        return [c for c in present if bool(np.asarray(pd.isna(data[c])).any())]
+        return [c for c in present if bool(test(np.asarray(data[c])).any())]
     return []
 
 

@@ -259,6 +259,29 @@ def test_no_rows_and_nulls_the_model_raises_on_are_the_clients_to_fix(sklearn_mo
         model.predict(prepared)
 
 
+@pytest.mark.parametrize("literal", [b"Infinity", b"-Infinity", b"1e400"])
+def test_infinities_the_model_raises_on_are_the_clients_to_fix(sklearn_model, literal):
+    """Before: `1e400` or `Infinity` (both read as inf by MLflow's parser) made scikit-learn raise and the
+    gateway answer 500 'model failed', counted as a model error by the canary gates: a client's typo
+    could abort a rollout. Now a 400 naming the column."""
+    model, _, _ = sklearn_model
+
+    def fields(template: bytes) -> bytes:
+        return b", ".join(
+            b'"%s": %s' % (c.encode(), template % (literal if i == 2 else b"1.0"))
+            for i, c in enumerate(COLUMNS)
+        )
+
+    bodies = (
+        b'{"dataframe_records": [{%s}]}' % fields(b"%s"),
+        b'{"inputs": {%s}, "params": {}}' % fields(b"[%s]"),
+    )
+    for body in bodies:
+        prepared = model.prepare(scoring.parse(body, None))
+        with pytest.raises(BadInput, match=r"infinite .* in 'petal length \(cm\)'$"):
+            model.predict(prepared)
+
+
 def test_duplicated_columns_are_refused_naming_the_column():
     """Before: JSON got pyfunc's "'DataFrame' object has no attribute 'dtype'" blaming every column,
     and CSV was answered from the first of the two columns (pandas renames the second `a.1`)."""
