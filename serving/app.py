@@ -101,4 +101,4 @@ def create_app(settings: Settings | None = None, config: ServingConfig | None = 
     settings = settings or Settings()
     config = config or load_config(settings.config)
     api = build_api(settings, config)
-    return FastPath(api, lambda: api.state.gateway, config.max_body_bytes)
+    return FastPath(api, lambda: api.state.gateway, config.max_body_bytes, config.body_timeout_seconds)

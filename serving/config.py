@@ -168,6 +168,7 @@ class ServingConfig(_Strict):
     sync_interval_seconds: float = Field(default=0.5, gt=0)
     heartbeat_seconds: float = Field(default=1.0, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> ServingConfig:

@@ -54,6 +54,12 @@ class Conflict(ServingError):
     status = 409
 
 
+class RequestTimeout(ServingError):
+    """The body did not arrive in time (a client trickling bytes holds a connection no longer)."""
+
+    status = 408
+
+
 class PayloadTooLarge(ServingError):
     """The body exceeds the configured limit."""
 

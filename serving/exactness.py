@@ -5,11 +5,12 @@ signature lists named `double`/`long` columns, fitted on exactly those columns i
 estimator answers a matrix of its input example exactly as pyfunc answers the example (`prove`).
 
 Per request, `fast_matrix` / `fast_tensors` build the matrix only for inputs that pyfunc provably
-accepts unchanged (MLflow's type rules: a `long` column holds JSON integers only, a `double` column
-numbers with at least one non-integer literal, no nulls, strings or booleans, every column present);
-anything else answers None and the request goes through pyfunc, which accepts or rejects it itself.
-The matrix has the dtype and memory layout pandas hands the estimator (float64, or int64 when every
-column is `long`; column-major), so the estimator runs the same code on the same numbers.
+accepts (MLflow's type rules: a `long` column holds JSON integers only, a `double` column numbers,
+integers below 2**53 included as `serving.widening` converts them; no nulls, strings or booleans, every
+column present); anything else answers None and the request goes through pyfunc, which accepts or
+rejects it itself. The matrix has the dtype and memory layout pandas hands the estimator (float64, or
+int64 when every column is `long`; column-major), so the estimator runs the same code on the same
+numbers.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from serving.widening import EXACT_INT  # integers beyond it do not all survive float64: pyfunc decides
+
 FAST_TYPES = {"double": float, "long": int}
-# Integers beyond 2**53 do not all survive float64; such inputs go through pyfunc.
-EXACT_INT = 2**53
 SCORING_ROW_KEYS = ("instances", "inputs")
 
 
@@ -119,7 +120,7 @@ def _columns_matrix(plan: FastPlan, columns: Sequence[Sequence[Any]]) -> np.ndar
         if is_long:
             if kinds != {int}:
                 return None
-        elif float not in kinds or not kinds <= {float, int}:
+        elif not kinds or not kinds <= {float, int}:
             return None
     try:
         matrix = np.array(columns, dtype=np.float64)
@@ -195,12 +196,14 @@ def fast_tensors(plan: FastPlan, arrays: dict[str, np.ndarray]) -> np.ndarray | 
         return None
     columns = [arrays[column] for column in plan.columns]
     for array, is_long in zip(columns, plan.long_columns, strict=True):
-        if array.dtype != (np.int64 if is_long else np.float64):
+        # a `double` column may come as integers (widened to float64, as pyfunc's input is)
+        if array.dtype != np.int64 and (is_long or array.dtype != np.float64):
             return None
     dtype = np.int64 if plan.integer_matrix else np.float64
     matrix = np.empty((len(columns[0]), len(columns)), dtype=dtype, order="F")
     for i, array in enumerate(columns):
         matrix[:, i] = array
-    if any(plan.long_columns) and matrix.size and float(np.abs(matrix).max()) >= EXACT_INT:
+    integers = any(array.dtype == np.int64 for array in columns)
+    if integers and matrix.size and float(np.abs(matrix).max()) >= EXACT_INT:
         return None
     return matrix

@@ -3,7 +3,8 @@
 Predict routes (`POST /v1/models/{m}/predict`, `/invocations`, `/v2/models/{m}[/versions/{v}]/infer`)
 are answered here with exactly the code the FastAPI routes call (`serving.predict.serve`). Every other
 request with a body has it read here first, counting bytes as they arrive (chunked or not), and gets
-413 past the limit before any auth or parsing; FastAPI then reads the buffered body.
+413 past the limit, or 408 when it has not arrived in time, before any auth or parsing (and the
+connection is closed: the rest of that body is never read); FastAPI then reads the buffered body.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from serving import oip
-from serving.errors import PayloadTooLarge
+from serving.bodies import Receive, read_body
+from serving.errors import PayloadTooLarge, RequestTimeout
 from serving.predict import error_body, request_id, serve
 
 Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 WANTED = {
     b"x-routing-key",
@@ -24,6 +25,7 @@ WANTED = {
     b"x-api-key",
     b"content-type",
     b"content-length",
+    b"content-encoding",
     b"x-request-id",
     oip.HEADER_LENGTH.encode(),
 }
@@ -47,27 +49,6 @@ def route(method: str, path: str) -> tuple[str, str | None, str | None] | None:
     if versioned and parts[3] and parts[5]:
         return "v2", parts[3], parts[5]
     return None
-
-
-async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes:
-    """The whole request body, or PayloadTooLarge as soon as more than `limit` bytes arrived."""
-    if declared is not None and declared > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _has_body(headers: dict[bytes, bytes]) -> bool:
@@ -98,10 +79,13 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 class FastPath:
     """ASGI app: predict routes here, the rest to `app` (with the body read and limited here)."""
 
-    def __init__(self, app: Any, get_gateway: Callable[[], Any], limit: int) -> None:
+    def __init__(
+        self, app: Any, get_gateway: Callable[[], Any], limit: int, timeout: float | None = None
+    ) -> None:
         self.app = app
         self.get_gateway = get_gateway
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -114,10 +98,11 @@ class FastPath:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in WANTED}
         kind, model, version = target
         try:
-            body = await read_body(receive, self.limit, _declared(headers.get("content-length")))
-        except PayloadTooLarge as error:
-            body_bytes = oip.error_body(error.message) if kind == "v2" else error_body(413, error.message)
-            await self._send(send, 413, body_bytes, [("x-request-id", request_id(headers))])
+            body = await self._read(receive, headers.get("content-length"))
+        except (PayloadTooLarge, RequestTimeout) as error:
+            status, message = error.status, error.message
+            payload = oip.error_body(message) if kind == "v2" else error_body(status, message)
+            await self._refuse(send, status, payload, request_id(headers))
             return
         status, payload, extra = await serve(self.get_gateway(), kind, model, body, headers, version)
         await self._send(send, status, payload, extra)
@@ -128,12 +113,19 @@ class FastPath:
             await self.app(scope, receive, send)
             return
         try:
-            body = await read_body(receive, self.limit, _declared(headers.get(b"content-length")))
-        except PayloadTooLarge as error:
+            body = await self._read(receive, headers.get(b"content-length"))
+        except (PayloadTooLarge, RequestTimeout) as error:
             rid = request_id({"x-request-id": headers.get(b"x-request-id", b"").decode("latin-1")})
-            await self._send(send, 413, error_body(413, error.message), [("x-request-id", rid)])
+            await self._refuse(send, error.status, error_body(error.status, error.message), rid)
             return
         await self.app(scope, _replay(body, receive), send)
+
+    async def _read(self, receive: Receive, content_length: str | bytes | None) -> bytes:
+        return await read_body(receive, self.limit, _declared(content_length), self.timeout)
+
+    async def _refuse(self, send: Send, status: int, payload: bytes, rid: str) -> None:
+        """Answer before the body was read whole, and close: the rest of it is never read."""
+        await self._send(send, status, payload, [("x-request-id", rid), ("connection", "close")])
 
     @staticmethod
     async def _send(send: Send, status: int, payload: bytes, extra: list[tuple[str, str]]) -> None:

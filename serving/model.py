@@ -7,16 +7,17 @@ exactly as pyfunc does; why it is off is logged once and shown in `GET /v1/model
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from loguru import logger
 
-from serving import oip, scoring
+from serving import oip, scoring, widening
 from serving.errors import BadInput, ModelFailed
 from serving.exactness import FastPlan, fast_matrix, fast_tensors, plan_fast_path, prove
 
@@ -59,8 +60,14 @@ class Prepared:
 
     @property
     def rows(self) -> int:
-        """Row count (for choosing inline or thread-pool prediction)."""
-        return len(self.data) if hasattr(self.data, "__len__") else 1
+        """Row count (for choosing inline or thread-pool prediction, and naming an empty input)."""
+        data = self.data
+        if isinstance(data, dict):
+            first = next(iter(data.values()), None)
+            return 0 if first is None else int(np.shape(first)[0]) if np.ndim(first) else 1
+        if isinstance(data, np.ndarray):
+            return int(data.shape[0]) if data.ndim else 1
+        return len(data) if hasattr(data, "__len__") else 1
 
 
 @dataclass(eq=False)
@@ -73,6 +80,7 @@ class LoadedModel:
     plan: FastPlan | None
     fast_reason: str | None
     columns: tuple[str, ...] | None
+    doubles: frozenset[str]
     input_meta: list[dict[str, Any]]
     output_meta: list[dict[str, Any]]
     load_seconds: float = 0.0
@@ -96,15 +104,19 @@ class LoadedModel:
                 matrix = fast_tensors(self.plan, columns)
                 if matrix is not None:
                     return Prepared(matrix, True)
-            return Prepared(oip.model_input(request, columns), False, request.parameters or None)
+            data = widening.widen(oip.model_input(request, columns), self.doubles)
+            return Prepared(data, False, request.parameters or None)
         if self.plan is not None and request.params is None and request.frame is None:
             matrix = fast_matrix(self.plan, request.key, request.value)
             if matrix is not None:
                 return Prepared(matrix, True)
-        return Prepared(scoring.model_input(request), False, request.params)
+        if request.frame is None:
+            widening.check_json(request.key, request.value, self.doubles)
+        return Prepared(widening.widen(scoring.model_input(request), self.doubles), False, request.params)
 
     def predict(self, prepared: Prepared) -> Any:
-        """Predict; schema rejections are BadInput (400), anything the model raises is ModelFailed."""
+        """Predict; schema rejections are BadInput (400), and so is a model raising on an input with no
+        rows, nulls or infinities (the client's to fix); anything else the model raises is ModelFailed."""
         try:
             if prepared.fast:
                 assert self.plan is not None
@@ -118,10 +130,31 @@ class LoadedModel:
                 if self.columns and not any(column in reason for column in self.columns):
                     reason = f"{reason} (in {', '.join(map(repr, _blame(prepared.data, self.columns)))})"
                 raise BadInput(f"input does not match the model signature: {reason}") from None
+            refused = self._refused_input(prepared)
+            if refused is not None:
+                logger.debug(
+                    "{} version {} raised on {}: {}", self.registered_model, self.version, refused, error
+                )
+                raise BadInput(
+                    f"model {self.registered_model} version {self.version} cannot predict {refused}"
+                ) from None
             raise ModelFailed(
                 f"model {self.registered_model} version {self.version} failed on this input",
                 detail=f"{type(error).__name__}: {error}",
             ) from None
+
+    def _refused_input(self, prepared: Prepared) -> str | None:
+        """What is wrong with an input the model raised on, when it is the client's to fix."""
+        if prepared.rows == 0:
+            return "an input with no rows"
+        columns = self.plan.columns if prepared.fast and self.plan is not None else self.columns
+        nulls = _columns_where(prepared.data, columns or (), _nulls)
+        if nulls:
+            return f"nulls (null, NaN or a missing value) in {', '.join(map(repr, nulls))}"
+        infinite = _columns_where(prepared.data, columns or (), _infinities)
+        if infinite:
+            return f"infinite values in {', '.join(map(repr, infinite))}"
+        return None
 
 
 def _blame(data: Any, columns: tuple[str, ...]) -> list[str]:
@@ -141,6 +174,30 @@ def _blame(data: Any, columns: tuple[str, ...]) -> list[str]:
     return bad or list(columns)
 
 
+def _nulls(values: np.ndarray) -> np.ndarray:
+    import pandas as pd
+
+    return np.asarray(pd.isna(values))
+
+
+def _infinities(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind == "f":
+        return np.isinf(values)
+    if values.dtype.kind == "O":
+        return np.array([type(v) is float and math.isinf(v) for v in values.ravel()], dtype=bool)
+    return np.zeros(values.shape, dtype=bool)
+
+
+def _columns_where(data: Any, columns: Sequence[str], test: Callable[[np.ndarray], np.ndarray]) -> list[str]:
+    """The signature columns of pyfunc's input (or the fast path's matrix) with a value `test` flags."""
+    if isinstance(data, np.ndarray) and data.ndim == 2 and data.shape[1] == len(columns):
+        return [c for c, bad in zip(columns, test(data).any(axis=0), strict=True) if bad]
+    if isinstance(data, dict) or hasattr(data, "columns"):
+        present = [c for c in columns if c in data]
+        return [c for c in present if bool(test(np.asarray(data[c])).any())]
+    return []
+
+
 def _signature_meta(
     signature: Any,
 ) -> tuple[tuple[str, ...] | None, list[dict[str, Any]], list[dict[str, Any]]]:
@@ -154,6 +211,17 @@ def _signature_meta(
     named = not signature.inputs.is_tensor_spec() and all(s.name for s in specs)
     columns = tuple(str(s.name) for s in specs) if named else None
     return columns, input_meta, output_meta
+
+
+def _double_columns(signature: Any) -> frozenset[str]:
+    """Named signature columns of type `double` (integers sent to them are widened to float64)."""
+    if signature is None or signature.inputs.is_tensor_spec():
+        return frozenset()
+    return frozenset(
+        str(spec.name)
+        for spec in signature.inputs.inputs
+        if spec.name and getattr(spec.type, "name", None) == "double"
+    )
 
 
 def build_model(registered_model: str, version: str, local_path: str, started: float) -> LoadedModel:
@@ -187,6 +255,7 @@ def build_model(registered_model: str, version: str, local_path: str, started: f
         plan=plan,
         fast_reason=reason,
         columns=columns,
+        doubles=_double_columns(meta.signature),
         input_meta=input_meta,
         output_meta=output_meta or [{"name": "predictions", "datatype": "BYTES", "shape": [-1]}],
     )

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from serving import jsonbody
 from serving.errors import BadInput
 
 DATATYPES: dict[str, Any] = {
@@ -33,6 +34,8 @@ DATATYPES: dict[str, Any] = {
     "BYTES": np.object_,
 }
 KIND_PREFIX = {"b": "BOOL", "i": "INT", "u": "UINT", "f": "FP"}
+# the largest magnitude up to which every integer is exact in a float type (2**(significand bits))
+EXACT_INTEGER = {"FP16": 2**11, "FP32": 2**24, "FP64": 2**53}
 HEADER_LENGTH = "inference-header-content-length"
 
 
@@ -89,9 +92,12 @@ def _from_json(data: Any, datatype: str, shape: list[int], name: str) -> np.ndar
             raise BadInput(f"input {name!r}: BYTES data must be strings")
         return flat.reshape(shape)
     wanted: type = bool if datatype == "BOOL" else (float if datatype.startswith("FP") else int)
+    exact = EXACT_INTEGER.get(datatype, 0)
     for value in flat:
         if type(value) is not wanted and not (wanted is float and type(value) is int):
             raise BadInput(f"input {name!r}: {datatype} data must be {wanted.__name__} values, got {value!r}")
+        if exact and type(value) is int and not -exact <= value <= exact:
+            raise BadInput(f"input {name!r}: the integer {value} has no exact {datatype} value")
     try:
         return np.array(flat.tolist(), dtype=DATATYPES[datatype]).reshape(shape)
     except (OverflowError, ValueError):
@@ -135,10 +141,7 @@ def parse_infer(body: bytes, header_length: str | None) -> InferRequest:
         if not header_length.isdigit() or int(header_length) > len(body):
             raise BadInput(f"{HEADER_LENGTH} must be the length of the JSON header (at most the body)")
         body, binary = body[: int(header_length)], body[int(header_length) :]
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise BadInput(f"body is not valid JSON: {error}") from None
+    parsed = jsonbody.loads(body, strict=True)
     if not isinstance(parsed, dict) or not isinstance(parsed.get("inputs"), list) or not parsed["inputs"]:
         raise BadInput("body must be an object with a non-empty 'inputs' list of tensors")
     request_id = parsed.get("id")

@@ -19,7 +19,7 @@ import orjson
 from loguru import logger
 from starlette.concurrency import run_in_threadpool
 
-from serving import oip, scoring
+from serving import bodies, oip, scoring
 from serving.errors import ModelFailed, NotFound, ServingError, Unavailable
 from serving.gateway import Gateway
 from serving.model import FAST_ROWS_INLINE, LoadedModel
@@ -30,6 +30,7 @@ ERROR_CODES = {
     401: "UNAUTHENTICATED",
     404: "RESOURCE_DOES_NOT_EXIST",
     405: "METHOD_NOT_ALLOWED",
+    408: "REQUEST_TIMEOUT",
     409: "CONFLICT",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
@@ -120,6 +121,7 @@ async def _serve(
     headers: Mapping[str, str],
 ) -> Reply:
     runtime = gateway.default if model_name is None else gateway.model(model_name)
+    body = bodies.decode(body, headers.get("content-encoding"), gateway.config.max_body_bytes)
     request: scoring.ScoringRequest | oip.InferRequest
     if kind == "v2":
         request = oip.parse_infer(body, headers.get(oip.HEADER_LENGTH))

@@ -9,14 +9,15 @@ refuses it, and so does the gateway).
 
 from __future__ import annotations
 
+import csv
 import io
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 
+from serving import jsonbody
 from serving.errors import BadInput, UnsupportedMediaType
 
 SCORING_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -39,30 +40,51 @@ def reason_of(error: Exception) -> str:
     return " ".join(reason.split())[:500]
 
 
-def _json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        try:  # MLflow's parser (the json module) also takes NaN and Infinity
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise BadInput(f"body is not valid JSON: {error}") from None
+def _content_type(content_type: str | None) -> str:
+    """The media type; 415 for a charset other than UTF-8 or any other parameter (as MLflow answers)."""
+    mime, *parameters = (part.strip() for part in (content_type or "application/json").split(";"))
+    values = {
+        k.strip().lower(): v.strip().strip('"') for k, _, v in (p.partition("=") for p in parameters if p)
+    }
+    charset = values.pop("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType(f"only UTF-8 bodies are supported, got charset {charset!r}")
+    if values:
+        raise UnsupportedMediaType(
+            f"content type parameter {', '.join(map(repr, values))} is not supported (MLflow 2 dropped "
+            "format=...): name the format in the body (dataframe_split, dataframe_records, instances, inputs)"
+        )
+    return mime.lower()
+
+
+def _duplicated(names: Any) -> str | None:
+    """The first column name that appears twice, if any."""
+    if not isinstance(names, list):
+        return None
+    seen: set[str] = set()
+    for name in map(str, names):
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
+def _check_columns(names: Any) -> None:
+    duplicated = _duplicated(names)
+    if duplicated is not None:
+        raise BadInput(f"column {duplicated!r} appears more than once")
 
 
 def parse(body: bytes, content_type: str | None) -> ScoringRequest:
     """Decode a scoring request body (JSON, or CSV with `text/csv`)."""
-    mime, _, options = (content_type or "application/json").partition(";")
-    mime = mime.strip().lower()
-    charset = options.strip().lower().removeprefix("charset=").strip() if options.strip() else "utf-8"
-    if charset not in ("utf-8", "utf8"):
-        raise UnsupportedMediaType(f"only UTF-8 bodies are supported, got charset {charset!r}")
+    mime = _content_type(content_type)
     if mime == "text/csv":
         return ScoringRequest("dataframe_split", None, frame=_csv(body))
     if mime not in ("application/json", "*/*", ""):
         raise UnsupportedMediaType(
             f"content type {mime!r} is not supported: send application/json or text/csv"
         )
-    parsed = _json(body)
+    parsed = jsonbody.loads(body)
     if not isinstance(parsed, dict):
         raise BadInput("body must be a JSON object with exactly one of: " + ", ".join(SCORING_KEYS))
     keys = [key for key in SCORING_KEYS if key in parsed]
@@ -71,14 +93,21 @@ def parse(body: bytes, content_type: str | None) -> ScoringRequest:
     params = parsed.get("params")
     if params is not None and not isinstance(params, dict):
         raise BadInput("params must be a JSON object")
-    return ScoringRequest(keys[0], parsed[keys[0]], params)
+    value = parsed[keys[0]]
+    if keys[0] == "dataframe_split" and isinstance(value, dict):
+        _check_columns(value.get("columns"))
+    return ScoringRequest(keys[0], value, params)
 
 
 def _csv(body: bytes) -> Any:
     import pandas as pd
 
     try:
-        return pd.read_csv(io.BytesIO(body))
+        text = body.decode("utf-8")
+        _check_columns(next(csv.reader(io.StringIO(text)), None))  # pandas would rename the second
+        return pd.read_csv(io.StringIO(text))
+    except BadInput:
+        raise
     except Exception as error:
         raise BadInput(f"body is not valid CSV: {reason_of(error)}") from None
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from serving.fastpath import read_body
+from serving.bodies import read_body
 from serving.gateway import Gateway
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="INTERNAL_API_KEY")

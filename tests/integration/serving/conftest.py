@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
-from tests.integration.serving.corpus import Entry, digits_entry, log_corpus, text_entry
-from tests.integration.serving.support import GatewayProcess, start_gateway, wait_for
+from tests.integration.serving.corpus import GATEWAYS, Entry, digits_entry, log_corpus, text_entry
+from tests.integration.serving.support import GatewayProcess, start_gateway
 
 MODEL = "gw-iris"
-CORPUS_START_SECONDS = 900
+CORPUS_START_SECONDS = 600
+# the corpus gateways' body deadline: short enough for test_hardening to trickle past it
+BODY_TIMEOUT_SECONDS = 8.0
 
 
 @dataclass
@@ -60,6 +62,7 @@ def _register_faulty(tracking_uri: str, name: str) -> str:
             python_model=faulty_model.FaultyModel(),
             signature=signature,
             input_example=example,
+            pip_requirements=["mlflow", "pandas"],  # skips inferring them in a subprocess
             registered_model_name=name,
         )
     return str(info.registered_model_version)
@@ -137,36 +140,35 @@ def corpus(mlflow_stack: Any, register_model: Callable[..., dict]) -> list[Entry
 def corpus_gateways(
     corpus: list[Entry], mlflow_stack: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, GatewayProcess]]:
-    """One gateway per corpus model (so `/invocations` serves each), started together."""
+    """Corpus model name → the gateway serving it: two processes (`corpus.GATEWAYS`), started together."""
     folder = tmp_path_factory.mktemp("corpus-gateways")
+    served = {entry.name for entry in corpus}
     started: dict[str, GatewayProcess] = {}
     try:
-        for entry in corpus:
+        for group, names in GATEWAYS.items():
+            assert served.issuperset(names), f"{group}: {set(names) - served} not in the corpus"
             config = {
+                "default_model": names[0],
+                "body_timeout_seconds": BODY_TIMEOUT_SECONDS,
                 "models": [
                     {
-                        "name": entry.name,
-                        "registered_model": entry.name,
+                        "name": name,
+                        "registered_model": name,
                         "strategy": "single",
                         "variants": [{"name": "main", "alias": "champion", "weight": 100}],
                     }
-                ]
+                    for name in names
+                ],
             }
-            started[entry.name] = start_gateway(
-                folder / entry.name, config, mlflow_stack.tracking_uri, wait_healthy=False
-            )
+            gateway = start_gateway(folder / group, config, mlflow_stack.tracking_uri, wait_healthy=False)
+            started.update(dict.fromkeys(names, gateway))
         # they start together and share the cores: one deadline for all, generous for a busy machine
         deadline = time.monotonic() + CORPUS_START_SECONDS
-        for entry in corpus:
-            gateway = started[entry.name]
-            left = max(30.0, deadline - time.monotonic())
-            if entry.refused:
-                wait_for(lambda g=gateway: g.client.get("/healthz").status_code == 200, left, what="healthz")
-            else:
-                gateway.wait_ready(timeout=left)
+        for gateway in set(started.values()):
+            gateway.wait_ready(timeout=max(30.0, deadline - time.monotonic()))
         yield started
     finally:
-        for gateway in started.values():
+        for gateway in set(started.values()):
             gateway.stop()
 
 

@@ -56,9 +56,9 @@ def wait_for(
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
-@dataclass
+@dataclass(eq=False)
 class GatewayProcess:
-    """One running gateway."""
+    """One running gateway (hashable by identity: several corpus models share one)."""
 
     url: str
     key: str
@@ -146,7 +146,7 @@ def start_gateway(
         try:
             wait_for(
                 lambda: proc.poll() is not None or gateway.client.get("/healthz").status_code == 200,
-                60,
+                180,  # importing MLflow takes a minute when other test suites share the cores
                 what="gateway /healthz",
             )
         except AssertionError:

@@ -18,7 +18,7 @@ from mlflow.pyfunc import PythonModel
 from tests.integration.serving.corpus import Entry
 from tests.integration.serving.support import GatewayProcess
 
-# The first test here may set up the session's corpus: ten models and ten gateways on a busy machine.
+# The first test here may set up the session's corpus: nine models and two gateways on a busy machine.
 pytestmark = pytest.mark.timeout(1800)
 
 
@@ -58,6 +58,7 @@ def params_gateway(mlflow_stack: Any, gateways_module: Any) -> GatewayProcess:
             python_model=Scaled(),
             signature=signature,
             input_example=pd.DataFrame({"x": [1.0, 2.0]}),
+            pip_requirements=["mlflow", "pandas"],  # skips inferring them in a subprocess
             registered_model_name="conf-scaled",
         )
     mlflow.MlflowClient().set_registered_model_alias("conf-scaled", "champion", info.registered_model_version)
@@ -187,3 +188,71 @@ def test_triton_client_sends_images_as_one_binary_tensor(corpus, corpus_gateways
     frame = pd.DataFrame(images, columns=[c.name for c in entry.columns])
     expected = mlflow.pyfunc.load_model(f"models:/{entry.name}/{entry.version}").predict(frame)
     assert result.as_numpy("predictions").tolist() == expected.tolist()
+
+
+def test_mlflow_scoring_client_sends_integer_doubles(corpus, corpus_gateways):
+    """A DataFrame of int64 for `double` columns (what a client holding integral values sends): the
+    answer is pyfunc's for the same numbers as float64; an integer float64 would round is a 400."""
+    import mlflow.pyfunc
+    from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+    entry = _entry(corpus, "logreg")  # the default model of its gateway: /invocations answers for it
+    client = ScoringServerClient(*_host_port(corpus_gateways[entry.name]))
+    client.wait_server_ready(timeout=60)
+    names = [c.name for c in entry.columns]
+    rows = pd.DataFrame([[5, 3, 1, 0], [7, 3, 6, 2], [6, 3, 5, 2]], columns=names)
+    expected = mlflow.pyfunc.load_model(f"models:/{entry.name}/{entry.version}").predict(rows.astype(float))
+    assert client.invoke(rows).get_predictions().iloc[:, 0].tolist() == expected.tolist()
+    with pytest.raises(Exception, match=r"error code 400.*sepal length \(cm\).*no exact float64"):
+        client.invoke(rows.assign(**{names[0]: [2**53 + 1, 3, 4]}))
+
+
+def test_triton_client_datatypes_compression_and_unknown_names(corpus, corpus_gateways):
+    """INT64 for FP64 inputs is taken (exact numbers); BYTES for numbers or numbers for text is a 400
+    naming the column; gzip and deflate request bodies; unknown output, model, version: 400/404."""
+    import mlflow.pyfunc
+    import tritonclient.http as triton
+    from tritonclient.utils import InferenceServerException
+
+    digits = _entry(corpus, "digits")
+    host, port = _host_port(corpus_gateways[digits.name])
+    images = np.random.default_rng(5).integers(0, 17, (6, 64)).astype(np.int64)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{digits.name}/{digits.version}")
+    expected = pyfunc.predict(
+        pd.DataFrame(images.astype(np.float64), columns=[c.name for c in digits.columns])
+    )
+    client = triton.InferenceServerClient(url=f"{host}:{port}")
+    try:
+        for compression in (None, "gzip", "deflate"):
+            tensor = triton.InferInput("images", list(images.shape), "INT64")
+            tensor.set_data_from_numpy(images, binary_data=compression != "deflate")
+            result = client.infer(digits.name, [tensor], request_compression_algorithm=compression)
+            assert result.as_numpy("predictions").tolist() == expected.tolist(), compression
+        texts = triton.InferInput("images", [1, 64], "BYTES")
+        texts.set_data_from_numpy(np.full((1, 64), "5.0", dtype=object))
+        for bad, status, reason in (
+            (lambda: client.infer(digits.name, [texts]), "400", "column pixel_0"),
+            (
+                lambda: client.infer(digits.name, [tensor], outputs=[triton.InferRequestedOutput("nope")]),
+                "400",
+                "nope",
+            ),
+            (lambda: client.infer("nope", [tensor]), "404", "nope"),
+            (lambda: client.infer(digits.name, [tensor], model_version="999"), "404", "999"),
+        ):
+            with pytest.raises(InferenceServerException, match=reason) as error:
+                bad()
+            assert error.value.status() == status
+    finally:
+        client.close()
+    text = _entry(corpus, "text")
+    host, port = _host_port(corpus_gateways[text.name])
+    client = triton.InferenceServerClient(url=f"{host}:{port}")
+    try:
+        numbers = triton.InferInput("text", [1], "FP64")
+        numbers.set_data_from_numpy(np.array([1.5]))
+        with pytest.raises(InferenceServerException, match="text") as error:
+            client.infer(text.name, [numbers])
+        assert error.value.status() == "400"
+    finally:
+        client.close()

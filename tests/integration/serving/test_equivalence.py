@@ -4,10 +4,14 @@ For each corpus model (logistic regression, random forest, histogram gradient bo
 regression, the class probabilities of a logistic regression, a Pipeline with a ColumnTransformer by
 column names, integer columns, the text and the digits examples) hypothesis draws rows and breaks them
 the ways clients do (a missing column, a string, a null, a boolean, a float in a `long` column, a
-`double` column sent as integers, an extra column).
-The reference is pyfunc on the input the body denotes, parsed by MLflow's own parser without the schema.
-The gateway must agree on the outcome (answer, 4xx rejection naming the column, 5xx model failure) and
-on every value: floats compare with `==` after a JSON round trip, i.e. bit for bit.
+`double` column sent as integers, an integer beyond 2**53 in a `double` column, an extra column).
+The reference is pyfunc on the input the body denotes, parsed by MLflow's own parser without the schema,
+with the gateway's two documented rules restated here: integer columns typed `double` by the signature
+are float64 (an integer beyond 2**53 there is a rejection naming the column), and a model raising on an
+input with nulls is a rejection naming the column. The gateway must agree on the outcome (answer, 4xx
+rejection naming the column, 5xx model failure) and on every value: floats compare with `==` after a
+JSON round trip, i.e. bit for bit. `/invocations` is checked on each corpus gateway's default model
+(`corpus.GATEWAYS`: one on the fast path, one through pyfunc); v1 predict and v2 infer on every model.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.integration.serving.corpus import CITIES, TOPIC_WORDS, Column, Entry
+from tests.integration.serving.corpus import CITIES, DEFAULTS, TOPIC_WORDS, Column, Entry
 
 settings.register_profile(
     "equivalence",
@@ -45,12 +49,14 @@ MUTATIONS = (
     "bool",
     "float_in_long",
     "int_in_double",
+    "big_int_in_double",
     "extra",
 )
+EXACT = 2**53  # the largest magnitude up to which every integer is a float64
 FORMATS = ("dataframe_split", "dataframe_records", "inputs", "instances", "csv")
 V2_TYPES = {"double": ("FP64", np.float64), "long": ("INT64", np.int64)}
 
-# The first test here may set up the session's corpus: ten models and ten gateways on a busy machine.
+# The first test here may set up the session's corpus: nine models and two gateways on a busy machine.
 pytestmark = pytest.mark.timeout(1800)
 
 
@@ -79,12 +85,21 @@ def _value(column: Column) -> st.SearchStrategy[Any]:
     return st.lists(st.sampled_from(TOPIC_WORDS), min_size=1, max_size=6).map(" ".join)
 
 
+Request = tuple[list[dict[str, Any]], list[str], str, bool]
+
+
+def _doubles(entry: Entry) -> set[str]:
+    return {c.name for c in entry.columns if c.kind == "double"}
+
+
 @st.composite
-def requests(draw: st.DrawFn, entry: Entry) -> tuple[list[dict[str, Any]], list[str], str]:
-    """(rows, column order, mutation) for one request."""
+def requests(
+    draw: st.DrawFn, entry: Entry, value: Any = _value, mutations: tuple[str, ...] = MUTATIONS
+) -> Request:
+    """(rows, column order, mutation, integer double columns as INT64 tensors) for one request."""
     n = draw(st.integers(1, 6))
-    rows = [{c.name: draw(_value(c)) for c in entry.columns} for _ in range(n)]
-    mutation = draw(st.sampled_from(MUTATIONS))
+    rows = [{c.name: draw(value(c)) for c in entry.columns} for _ in range(n)]
+    mutation = draw(st.sampled_from(mutations))
     names = [c.name for c in entry.columns]
     target = draw(st.sampled_from(entry.columns))
     row = draw(st.integers(0, n - 1))
@@ -103,11 +118,15 @@ def requests(draw: st.DrawFn, entry: Entry) -> tuple[list[dict[str, Any]], list[
         if doubles:
             for r in rows:
                 r[doubles[0].name] = int(r[doubles[0].name])
+    elif mutation == "big_int_in_double":
+        doubles = [c for c in entry.columns if c.kind == "double"]
+        if doubles:  # 2**53 itself is exact: taken; one more is not: refused
+            rows[row][doubles[0].name] = draw(st.sampled_from((1, -1))) * (EXACT + draw(st.integers(0, 3)))
     elif mutation == "extra":
         for r in rows:
             r["zz_extra"] = 1.5
         names.append("zz_extra")
-    return rows, draw(st.permutations(names)), mutation
+    return rows, draw(st.permutations(names)), mutation, draw(st.booleans())
 
 
 def _body(fmt: str, rows: list[dict[str, Any]], order: list[str]) -> tuple[bytes, str]:
@@ -133,6 +152,41 @@ def _jsonable(predictions: Any) -> Any:
     return json.loads(json.dumps(_get_jsonable_obj(predictions, pandas_orient="records"), cls=NumpyEncoder))
 
 
+def _beyond_float64(rows: list[dict[str, Any]], entry: Entry) -> str | None:
+    """The first `double` column holding an integer float64 cannot hold exactly (a JSON body's rule)."""
+    doubles = _doubles(entry)
+    for row in rows:
+        for name, value in row.items():
+            if name in doubles and type(value) is int and abs(value) > EXACT:
+                return name
+    return None
+
+
+def _as_float64(data: Any, entry: Entry) -> Any:
+    """pyfunc's input with its integer `double` columns as float64 (else the column that cannot be)."""
+    doubles = _doubles(entry)
+    items = data.items() if isinstance(data, (dict, pd.DataFrame)) else []
+    widened = {}
+    for name, values in items:
+        array = np.asarray(values)
+        if name in doubles and array.dtype.kind in "iu":
+            if np.any(np.abs(array.astype(object)) > EXACT):
+                raise ValueError(f"refused: {name}")
+            widened[name] = array.astype(np.float64)
+    if isinstance(data, pd.DataFrame):
+        return data.assign(**widened)
+    return {**data, **widened} if isinstance(data, dict) else data
+
+
+def _nulls(data: Any) -> bool:
+    """No rows, or a null in a column: the gateway answers 400 where the model raises on it."""
+    if isinstance(data, pd.DataFrame):
+        return len(data) == 0 or bool(data.isna().any().any())
+    if isinstance(data, dict):
+        return any(bool(pd.isna(np.asarray(v, dtype=object)).any()) for v in data.values())
+    return False
+
+
 def _run(pyfunc: Any, build: Any) -> Outcome:
     from mlflow.exceptions import MlflowException
 
@@ -145,18 +199,22 @@ def _run(pyfunc: Any, build: Any) -> Outcome:
     except MlflowException as error:
         return Outcome("rejected", str(error))
     except Exception as error:
-        return Outcome("failed", repr(error))
+        return Outcome("rejected" if _nulls(data) else "failed", repr(error))
 
 
-def reference(pyfunc: Any, body: bytes, content_type: str) -> Outcome:
-    """pyfunc on what the body denotes (MLflow's parser, no schema casting)."""
+def reference(
+    pyfunc: Any, body: bytes, content_type: str, entry: Entry, rows: list[dict[str, Any]]
+) -> Outcome:
+    """pyfunc on what the body denotes (MLflow's parser, no schema casting), integer doubles as float64."""
     from mlflow.pyfunc.scoring_server import infer_and_parse_data
+
+    if content_type != "text/csv" and (column := _beyond_float64(rows, entry)):
+        return Outcome("rejected", column)
 
     def build() -> Any:
         if content_type == "text/csv":
-            return pd.read_csv(io.BytesIO(body))
-        parsed = json.loads(body)
-        return infer_and_parse_data(parsed, None)
+            return _as_float64(pd.read_csv(io.BytesIO(body)), entry)
+        return _as_float64(infer_and_parse_data(json.loads(body), None), entry)
 
     outcome = _run(pyfunc, build)
     if outcome.kind == "ok":
@@ -184,7 +242,11 @@ def assert_same(expected: Outcome, got: Outcome, entry: Entry, what: str) -> Non
         assert any(name in got.value for name in names), f"{what}: rejection names no column: {got.value}"
 
 
-def _v2_tensors(entry: Entry, rows: list[dict[str, Any]], order: list[str]) -> list[dict[str, Any]] | None:
+def _v2_tensors(
+    entry: Entry, rows: list[dict[str, Any]], order: list[str], int64: bool
+) -> list[dict[str, Any]] | None:
+    """One tensor per column as a client sends it: the values as drawn (integers stay JSON integers),
+    `double` columns of integers as INT64 when `int64`; None where no typed tensor can carry them."""
     kinds = {c.name: c.kind for c in entry.columns}
     tensors = []
     for name in order:
@@ -192,20 +254,16 @@ def _v2_tensors(entry: Entry, rows: list[dict[str, Any]], order: list[str]) -> l
         kind = kinds.get(name, "double")
         if any(v is None or isinstance(v, bool) for v in values):
             return None  # a typed tensor cannot carry a null or a boolean in a number column
-        if kind in V2_TYPES:
-            datatype, dtype = V2_TYPES[kind]
+        if kind in ("double", "long"):
             if any(isinstance(v, str) for v in values) or (
                 kind == "long" and any(isinstance(v, float) for v in values)
             ):
                 return None
-            tensors.append(
-                {
-                    "name": name,
-                    "datatype": datatype,
-                    "shape": [len(values)],
-                    "data": [dtype(v).item() for v in values],
-                }
-            )
+            integers = all(type(v) is int for v in values)
+            datatype = "INT64" if kind == "long" or (int64 and integers) else "FP64"
+            if datatype == "INT64" and any(abs(v) >= 2**63 for v in values):
+                return None
+            tensors.append({"name": name, "datatype": datatype, "shape": [len(values)], "data": values})
         else:
             if not all(isinstance(v, str) for v in values):
                 return None
@@ -213,11 +271,18 @@ def _v2_tensors(entry: Entry, rows: list[dict[str, Any]], order: list[str]) -> l
     return tensors
 
 
-def _v2_reference(pyfunc: Any, tensors: list[dict[str, Any]]) -> Outcome:
+def _v2_reference(
+    pyfunc: Any, tensors: list[dict[str, Any]], entry: Entry, rows: list[dict[str, Any]]
+) -> Outcome:
+    if column := _beyond_float64(rows, entry):
+        return Outcome("rejected", column)
     dtypes = {"FP64": np.float64, "INT64": np.int64, "BYTES": object}
     outcome = _run(
         pyfunc,
-        lambda: pd.DataFrame({t["name"]: np.array(t["data"], dtype=dtypes[t["datatype"]]) for t in tensors}),
+        lambda: _as_float64(
+            pd.DataFrame({t["name"]: np.array(t["data"], dtype=dtypes[t["datatype"]]) for t in tensors}),
+            entry,
+        ),
     )
     if outcome.kind == "ok":
         array = np.asarray(outcome.value)
@@ -231,85 +296,93 @@ def references(corpus: list[Entry], mlflow_stack: Any) -> dict[str, Any]:
     import mlflow.pyfunc
 
     mlflow.set_tracking_uri(mlflow_stack.tracking_uri)
-    return {
-        e.name: mlflow.pyfunc.load_model(f"models:/{e.name}/{e.version}") for e in corpus if not e.refused
-    }
+    return {e.name: mlflow.pyfunc.load_model(f"models:/{e.name}/{e.version}") for e in corpus}
 
 
 SERVED = ("logreg", "forest", "hgb", "ridge", "proba", "pipeline", "integers", "text", "digits")
+
+
+def check_every_protocol(entry: Entry, gateway: Any, pyfunc: Any, request: Request) -> None:
+    """One drawn request through v1, `/invocations` (default models) in every format, and v2."""
+    rows, order, mutation, int64 = request
+    paths = [f"/v1/models/{entry.name}/predict"] + (["/invocations"] if entry.name in DEFAULTS else [])
+    for fmt in FORMATS:
+        body, content_type = _body(fmt, rows, order)
+        expected = reference(pyfunc, body, content_type, entry, rows)
+        for path in paths:
+            answer = gateway.client.post(path, content=body, headers={"Content-Type": content_type})
+            assert_same(expected, observed(answer), entry, f"{mutation} {fmt} {path}")
+            assert "predictions" in answer.json() or answer.status_code != 200
+    tensors = _v2_tensors(entry, rows, order, int64)
+    if tensors is not None:
+        expected = _v2_reference(pyfunc, tensors, entry, rows)
+        answer = gateway.client.post(f"/v2/models/{entry.name}/infer", json={"inputs": tensors})
+        got = observed(answer, v2=True)
+        if got.kind == "ok":
+            got.value = {"shape": got.value[0]["shape"], "data": got.value[0]["data"]}
+        assert_same(expected, got, entry, f"{mutation} v2 {[t['datatype'] for t in tensors]}")
 
 
 @pytest.mark.parametrize("short", SERVED)
 def test_every_protocol_answers_what_pyfunc_answers(short, corpus, corpus_gateways, references):
     entry = next(e for e in corpus if e.name == f"eq-{short}")
     gateway = corpus_gateways[entry.name]
-    pyfunc = references[entry.name]
     status = gateway.status(entry.name)["variants"][0]
     assert status["fast_path"] is entry.fast_path, status["fast_path_off_because"]
 
     @EQUIVALENCE
     @given(request=requests(entry))
-    def check(request: tuple[list[dict[str, Any]], list[str], str]) -> None:
-        rows, order, mutation = request
-        for fmt in FORMATS:
-            body, content_type = _body(fmt, rows, order)
-            expected = reference(pyfunc, body, content_type)
-            headers = {"Content-Type": content_type}
-            for path, key in (
-                (f"/v1/models/{entry.name}/predict", "predictions"),
-                ("/invocations", "predictions"),
-            ):
-                answer = gateway.client.post(path, content=body, headers=headers)
-                assert_same(expected, observed(answer), entry, f"{mutation} {fmt} {path}")
-                assert key in answer.json() or answer.status_code != 200
-        tensors = _v2_tensors(entry, rows, order)
-        if tensors is not None:
-            expected = _v2_reference(pyfunc, tensors)
-            answer = gateway.client.post(f"/v2/models/{entry.name}/infer", json={"inputs": tensors})
-            got = observed(answer, v2=True)
-            if got.kind == "ok":
-                got.value = {"shape": got.value[0]["shape"], "data": got.value[0]["data"]}
-            assert_same(expected, got, entry, f"{mutation} v2")
+    def check(request: Request) -> None:
+        check_every_protocol(entry, gateway, references[entry.name], request)
+
+    check()
+
+
+def _integral(column: Column) -> st.SearchStrategy[Any]:
+    """Integer-valued doubles as a JavaScript client sends them (JSON integers), up to 2**53."""
+    if column.kind == "double":
+        return st.one_of(st.integers(int(column.lo), int(column.hi)), st.sampled_from((EXACT, -EXACT, 0)))
+    return _value(column)
+
+
+@pytest.mark.parametrize("short", [s for s in SERVED if s not in ("integers", "text")])
+def test_integer_valued_doubles_answer_what_pyfunc_answers_on_float64(
+    short, corpus, corpus_gateways, references
+):
+    """Before: refused (pyfunc refuses an int64 column typed `double`), though `JSON.stringify(5.0)` is
+    "5" and `mlflow models serve` takes it. Every `double` column as JSON integers (INT64 tensors too)."""
+    entry = next(e for e in corpus if e.name == f"eq-{short}")
+
+    @EQUIVALENCE
+    @given(request=requests(entry, value=_integral, mutations=("none", "big_int_in_double")))
+    def check(request: Request) -> None:
+        check_every_protocol(entry, corpus_gateways[entry.name], references[entry.name], request)
 
     check()
 
 
 def test_one_tensor_of_all_columns_answers_what_pyfunc_answers(corpus, corpus_gateways, references):
-    """The [rows, columns] v2 form, mapped onto the signature's columns in order."""
-    for short in ("logreg", "ridge", "proba", "digits", "integers"):
+    """The [rows, columns] v2 form, mapped onto the signature's columns in order; an INT64 tensor for
+    `double` columns answers what pyfunc answers for the same numbers as float64."""
+    cases = [
+        ("logreg", "FP64"),
+        ("ridge", "FP64"),
+        ("proba", "FP64"),
+        ("digits", "FP64"),
+        ("integers", "INT64"),
+    ]
+    cases += [("logreg", "INT64"), ("digits", "INT64")]
+    for short, datatype in cases:
         entry = next(e for e in corpus if e.name == f"eq-{short}")
         rng = np.random.default_rng(11)
         width = len(entry.columns)
-        integer = entry.columns[0].kind == "long"
-        values = rng.integers(0, 50, (7, width)) if integer else rng.uniform(0, 10, (7, width))
-        tensor = {
-            "name": "x",
-            "datatype": "INT64" if integer else "FP64",
-            "shape": [7, width],
-            "data": values.ravel().tolist(),
-        }
+        values = rng.integers(0, 16, (7, width)) if datatype == "INT64" else rng.uniform(0, 10, (7, width))
+        tensor = {"name": "x", "datatype": datatype, "shape": [7, width], "data": values.ravel().tolist()}
         frame = pd.DataFrame(values, columns=[c.name for c in entry.columns])
+        frame = frame.astype({c.name: np.float64 for c in entry.columns if c.kind == "double"})
         expected = _jsonable(np.asarray(references[entry.name].predict(frame)).ravel())
         answer = corpus_gateways[entry.name].client.post(
             f"/v2/models/{entry.name}/infer", json={"inputs": [tensor]}
         )
         assert answer.status_code == 200, answer.text
-        assert answer.json()["outputs"][0]["data"] == expected
-
-
-def test_a_model_pyfunc_cannot_run_is_refused_at_load(corpus, corpus_gateways, mlflow_stack):
-    """Fitted on [a, b], signature [b, a]: the old fast path answered 29 instead of -7 with a 200."""
-    import mlflow.pyfunc
-
-    entry = next(e for e in corpus if e.refused)
-    gateway = corpus_gateways[entry.name]
-    mlflow.set_tracking_uri(mlflow_stack.tracking_uri)
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{entry.name}/{entry.version}")
-    with pytest.raises(ValueError, match="same order"):
-        pyfunc.predict(pd.DataFrame({"a": [2.0], "b": [1.0]}))
-    answer = gateway.client.post(
-        f"/v1/models/{entry.name}/predict", json={"dataframe_records": [{"a": 2.0, "b": 1.0}]}
-    )
-    assert answer.status_code == 503, answer.text
-    ready = gateway.client.get("/readyz").json()
-    assert "['b', 'a']" in ready["missing"][0] and "['a', 'b']" in ready["missing"][0]
+        assert answer.json()["outputs"][0]["data"] == expected, f"{short} {datatype}"

@@ -11,7 +11,7 @@ from ops.local.examples import EXAMPLES, example_body
 
 LOCAL = Path(__file__).resolve().parents[3] / "serving" / "examples" / "local.yaml"
 
-# The first test here may set up the session's corpus: ten models and ten gateways on a busy machine.
+# The first test here may set up the session's corpus: nine models and two gateways on a busy machine.
 pytestmark = pytest.mark.timeout(1800)
 
 

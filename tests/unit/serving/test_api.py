@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -81,6 +83,28 @@ def test_status_lists_the_model_without_loaded_versions(client):
             {"content": b"a=1", "headers": {"Content-Type": "text/plain"}},
             415,
             "text/csv",
+        ),
+        (
+            "post",
+            "/invocations",
+            {"content": b'{"inputs": ' + b"[" * 5000 + b"]" * 5000 + b"}"},
+            400,
+            "nested too deeply",
+        ),
+        (
+            "post",
+            "/invocations",
+            {"content": b"{}", "headers": {"Content-Type": "application/json; format=pandas-split"}},
+            415,
+            "'format'",
+        ),
+        ("post", "/invocations", {"content": b"{}", "headers": {"Content-Encoding": "br"}}, 415, "'br'"),
+        (
+            "post",
+            "/v1/models/iris/predict",
+            {"content": gzip.compress(b" " * 5_000_000), "headers": {"Content-Encoding": "gzip"}},
+            413,
+            "decompressed body exceeds",
         ),
         ("get", "/ping", {}, 503, "no loaded version"),
         ("post", "/variant/champion/reload", {}, 401, "X-API-Key"),

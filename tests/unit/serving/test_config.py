@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
-from serving.config import ConfigError, load_config, parse_config
+from serving.config import ConfigError, ServingConfig, load_config, parse_config
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "serving" / "examples" / "local.yaml"
 
@@ -125,3 +128,29 @@ def test_a_bad_config_stops_the_process_with_exit_code_2_and_one_line(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "models.0.strategy" in lines[0]
+
+
+def _fields_of(annotation: object) -> type[BaseModel] | None:
+    """The pydantic model inside `X`, `X | None` or `list[X]`, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next(filter(None, map(_fields_of, typing.get_args(annotation))), None)
+
+
+def _schema_gaps(model: type[BaseModel], schema: dict, where: str) -> list[str]:
+    schema = schema.get("items", schema)
+    properties = schema.get("properties", {})
+    gaps = [f"{where}.{name}" for name in sorted(set(model.model_fields) ^ set(properties))]
+    for name, field in model.model_fields.items():
+        nested = _fields_of(field.annotation)
+        if nested is not None and name in properties:
+            gaps += _schema_gaps(nested, properties[name], f"{where}.{name}")
+    return gaps
+
+
+def test_the_chart_schema_takes_every_config_field_and_no_other():
+    """Before: `body_timeout_seconds` was a gateway setting the chart's schema refused."""
+    schema = json.loads(
+        (Path(__file__).resolve().parents[3] / "charts/serving/values.schema.json").read_text()
+    )
+    assert _schema_gaps(ServingConfig, schema["properties"]["config"], "config") == []
