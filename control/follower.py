@@ -25,6 +25,13 @@ ROLLBACK_TRIGGER = "trigger_rollback_model"
 TRIGGER_GRACE_SECONDS = 600.0
 
 
+def task_changed(before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
+    """A task event is due: a new state or a new try (a task Airflow has not scheduled yet is no news)."""
+    if before is None:
+        return after["state"] is not None
+    return before.get("state") != after["state"] or before.get("try_number") != after["try_number"]
+
+
 class TriggerRefused(Exception):
     """Airflow refused to start the run for good (bad conf, no such DAG after the grace time)."""
 
@@ -171,12 +178,7 @@ class JobFollower:
             if row is None or row["state"] in TERMINAL:
                 return False
             stored_tasks = dict(row["tasks"])
-            changed_tasks = {
-                t: info
-                for t, info in tasks.items()
-                if (stored_tasks.get(t) or {}).get("state") != info["state"]
-                or (stored_tasks.get(t) or {}).get("try_number") != info["try_number"]
-            }
+            changed_tasks = {t: info for t, info in tasks.items() if task_changed(stored_tasks.get(t), info)}
             state = verdict.state
             moved = state != row["state"]
             values: dict[str, Any] = {}

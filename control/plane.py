@@ -2,6 +2,7 @@
 
 from contextlib import suppress
 
+import httpx
 from loguru import logger
 
 from control.auth import KeyRing
@@ -21,14 +22,20 @@ EVENT_POLL_SECONDS = 0.5
 class ControlPlane:
     """Everything a replica runs; `start(background=False)` leaves the loops to the caller (tests)."""
 
-    def __init__(self, settings: ControlSettings) -> None:
+    def __init__(
+        self,
+        settings: ControlSettings,
+        airflow_transport: httpx.BaseTransport | None = None,
+        callback_transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        """The transports replace the network (tests: an in-process Airflow, a recording receiver)."""
         self.settings = settings
         self.db = Database(settings.database_url)
         self.keys = KeyRing(settings.api_keys.get_secret_value(), settings.read_api_keys.get_secret_value())
-        self.airflow = AirflowClients(settings)
+        self.airflow = AirflowClients(settings, transport=airflow_transport)
         self.jobs = JobService(settings, self.db)
         self.follower = JobFollower(settings, self.db, self.airflow)
-        self.dispatcher = Dispatcher(settings, self.db)
+        self.dispatcher = Dispatcher(settings, self.db, callback_transport)
         self.leadership = Leadership(self.db, settings.replica_id, settings.lease_ttl_seconds)
         self.event_poll_seconds = EVENT_POLL_SECONDS
         self.loops: list[Loop] = []

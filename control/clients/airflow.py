@@ -4,6 +4,8 @@ client per thread, since a client holds its own connection pool and token."""
 import threading
 from typing import Any
 
+import httpx
+
 from airflow_rest import AirflowClient
 from control.settings import ControlSettings
 
@@ -11,9 +13,12 @@ from control.settings import ControlSettings
 class AirflowClients:
     """Hands each thread its own logged-in client."""
 
-    def __init__(self, settings: ControlSettings, timeout: float = 30.0) -> None:
+    def __init__(
+        self, settings: ControlSettings, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self._settings = settings
         self._timeout = timeout
+        self._transport = transport
         self._local = threading.local()
         self._all: list[AirflowClient] = []
         self._lock = threading.Lock()
@@ -23,7 +28,11 @@ class AirflowClients:
         if client is None:
             s = self._settings
             client = AirflowClient(
-                s.airflow_url, s.airflow_user, s.airflow_password.get_secret_value(), timeout=self._timeout
+                s.airflow_url,
+                s.airflow_user,
+                s.airflow_password.get_secret_value(),
+                timeout=self._timeout,
+                transport=self._transport,
             )
             self._local.client = client
             with self._lock:
