@@ -57,6 +57,8 @@ class Dispatcher:
             due = delivery_rows.due(conn, now(), limit)
         if not due:
             return 0
+        with self.db.write(fence):
+            pass  # still the lease holder (else LeaseLost): a replica that lost it sends nothing
         for future in [self._pool.submit(self._attempt, row, fence) for row in due]:
             future.result()
         return len(due)
