@@ -78,6 +78,17 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def kill_group(pid: int) -> None:
+    """SIGKILL a process group at once (a crash: nothing gets to clean up), and reap it when it is ours."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (pid_alive(pid) or _group_alive(pid)):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+
+
 def stop(pid_file: Path, timeout: float = 20.0) -> bool:
     """SIGTERM the process group recorded in pid_file and wait until every member is gone (SIGKILL
     after timeout: a server's workers outlive their parent while they finish requests)."""

@@ -15,6 +15,7 @@ from control.app import build_app
 from control.plane import ControlPlane
 from control.settings import ControlSettings
 from tests.support.fake_airflow import FakeAirflow
+from tests.support.sse import parse_sse
 
 DAG = "ml_train_register_and_reload"
 CONFIGS = Path(__file__).resolve().parents[3] / "trainer" / "configs"
@@ -132,23 +133,6 @@ class Harness:
             assert response.status_code == 200, response.read()
             text = response.read().decode()
         return parse_sse(text)
-
-
-def parse_sse(text: str) -> list[dict[str, Any]]:
-    """Events of a text/event-stream body: id, event, and data parsed as JSON."""
-    out = []
-    for block in text.split("\n\n"):
-        fields: dict[str, Any] = {}
-        for line in block.splitlines():
-            if line.startswith(":") or ":" not in line:
-                continue
-            key, _, value = line.partition(":")
-            fields[key] = value.removeprefix(" ")
-        if "data" in fields:
-            out.append(
-                {"id": int(fields["id"]), "event": fields["event"], "data": json.loads(fields["data"])}
-            )
-    return out
 
 
 def make_harness(tmp_path: Path, airflow: FakeAirflow | None = None, **extra: Any) -> Harness:
