@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from control.api import events, health, jobs
 from control.errors import ControlError, error_body
@@ -33,6 +34,16 @@ def _validation_message(error: RequestValidationError) -> tuple[str, str | None]
         first_field = first_field or where or None
         parts.append(f"{where or 'body'}: {str(item.get('msg')).removeprefix('Value error, ')}")
     return "; ".join(parts), first_field
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route takes at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def build_app(
@@ -66,8 +77,11 @@ def build_app(
         return _error(422, message, field)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, error: StarletteHTTPException) -> Any:
-        return _error(error.status_code, str(error.detail), headers=getattr(error, "headers", None))
+    async def _http(request: Request, error: StarletteHTTPException) -> Any:
+        headers = getattr(error, "headers", None)
+        if error.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(app, request))}
+        return _error(error.status_code, str(error.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> Any:

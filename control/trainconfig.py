@@ -159,23 +159,52 @@ class TrainerConfigRules:
         return config.model_dump(mode="json")
 
     def json_schema(self) -> dict[str, Any]:
-        """The contract's JSON Schema with `$ref`s inlined (to embed in the OpenAPI document)."""
+        """The contract's JSON Schema with `$ref`s inlined (to embed in the OpenAPI document), plus its
+        data rules as JSON Schema: the datasets, algorithms and hyperparameter names each task
+        accepts, and the known profiles."""
         schema = self.contract["schema"]
         defs = schema.get("$defs", {})
 
         def inline(node: Any) -> Any:
             if isinstance(node, dict):
                 if "$ref" in node:
-                    return {
-                        **inline(defs[node["$ref"].removeprefix("#/$defs/")]),
-                        **{k: inline(v) for k, v in node.items() if k != "$ref"},
-                    }
+                    target = inline(defs[node["$ref"].removeprefix("#/$defs/")])
+                    return {**target, **{k: inline(v) for k, v in node.items() if k != "$ref"}}
                 return {k: inline(v) for k, v in node.items() if k != "$defs"}
             if isinstance(node, list):
                 return [inline(item) for item in node]
             return node
 
-        return inline(schema)
+        out = inline(schema)
+        profiles = self.contract["profiles"]["known"]
+        out["properties"]["profile"] = {
+            **out["properties"]["profile"],
+            "anyOf": [{"type": "string", "enum": profiles}, {"type": "null"}],
+        }
+        fit, accepted = self.contract["task_fit"], self.contract["hyperparameters"]["accepted"]
+        rules: list[dict[str, Any]] = []
+        for task, datasets in fit["datasets"].items():
+            when = {"properties": {"task": {"const": task}}, "required": ["task"]}
+            rules.append(
+                {
+                    "if": when,
+                    "then": {
+                        "properties": {
+                            "dataset": {"enum": datasets},
+                            "algorithm": {"enum": fit["algorithms"][task]},
+                        }
+                    },
+                }
+            )
+            for algorithm, names in accepted[task].items():
+                both = {
+                    "properties": {"task": {"const": task}, "algorithm": {"const": algorithm}},
+                    "required": ["task", "algorithm"],
+                }
+                names_rule = {"properties": {"hyperparameters": {"propertyNames": {"enum": names["names"]}}}}
+                rules.append({"if": both, "then": names_rule})
+        out["allOf"] = rules
+        return out
 
 
 @cache

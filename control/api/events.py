@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from control.api.deps import PlaneDep, ReaderDep
-from control.api.schemas import ErrorBody, StoredEvent
+from control.api.schemas import StoredEvent, error_responses
 from control.errors import Invalid, NotFound
 from control.plane import ControlPlane
 from control.store import events as event_log
@@ -71,17 +71,11 @@ async def stream(
         await anyio.sleep(plane.event_poll_seconds)
 
 
-RESPONSES: dict[int | str, dict] = {
-    401: {"model": ErrorBody, "description": "missing or unknown X-API-Key"},
-    422: {"model": ErrorBody, "description": "bad Last-Event-ID or query"},
-}
-
-
 @router.get(
     "/v1/training-jobs/{job_id}/events",
     response_class=EventSourceResponse,
     summary="A job's events (Server-Sent Events)",
-    responses={**RESPONSES, 404: {"model": ErrorBody, "description": "no such job"}},
+    responses=error_responses(401, 404, 422),
 )
 async def job_events(
     plane: PlaneDep,
@@ -104,7 +98,7 @@ async def job_events(
     "/v1/events",
     response_class=EventSourceResponse,
     summary="Every event (Server-Sent Events)",
-    responses=RESPONSES,
+    responses=error_responses(401, 422),
 )
 async def all_events(
     plane: PlaneDep,

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from control.api.deps import PlaneDep, ReaderDep
+from control.api.schemas import error_responses
 from control.leader import LEASE_NAME
 from control.store import events as event_log
 from control.store import leases
@@ -33,7 +34,11 @@ def readyz(plane: PlaneDep) -> Any:
     return {"status": "ready"}
 
 
-@router.get("/v1/status", summary="This replica and the one that follows Airflow and the gateway")
+@router.get(
+    "/v1/status",
+    summary="This replica and the one that follows Airflow and the gateway",
+    responses=error_responses(401),
+)
 def status(plane: PlaneDep, _caller: ReaderDep) -> dict[str, Any]:
     with plane.db.read() as conn:
         held = leases.holder(conn, LEASE_NAME)

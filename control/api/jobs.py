@@ -5,15 +5,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
 
 from control.api.deps import PlaneDep, ReaderDep, WriterDep
-from control.api.schemas import ErrorBody, TrainingJob, TrainingJobPage
+from control.api.schemas import ErrorBody, TrainingJob, TrainingJobPage, error_responses
 from control.jobs import TrainingJobRequest
 
 JobState = Literal["queued", "running", "succeeded", "failed", "rolled_back"]
-router = APIRouter(prefix="/v1/training-jobs", tags=["training jobs"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "missing or unknown X-API-Key"},
-    422: {"model": ErrorBody, "description": "invalid request"},
-}
+# ErrorBody as a model once, so the error responses' $ref to it resolves.
+router = APIRouter(
+    prefix="/v1/training-jobs",
+    tags=["training jobs"],
+    responses={422: {"model": ErrorBody, "description": "invalid"}},
+)
 
 
 @router.post(
@@ -21,12 +22,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     status_code=202,
     response_model=TrainingJob,
     summary="Start a training job",
-    responses={
-        **ERRORS,
-        403: {"model": ErrorBody, "description": "a read-only key"},
-        409: {"model": ErrorBody, "description": "the Idempotency-Key was used for a different request"},
-        413: {"model": ErrorBody, "description": "body over CONTROL_MAX_BODY_BYTES"},
-    },
+    responses=error_responses(400, 401, 403, 409, 413, 422),
 )
 def create_job(
     body: TrainingJobRequest,
@@ -59,7 +55,7 @@ def create_job(
     "/{job_id}",
     response_model=TrainingJob,
     summary="One training job",
-    responses={**ERRORS, 404: {"model": ErrorBody, "description": "no such job"}},
+    responses=error_responses(401, 404, 422),
 )
 def get_job(job_id: str, plane: PlaneDep, _caller: ReaderDep) -> dict[str, Any]:
     """State, each task's state, MLflow run and metrics, the registered version and where it serves,
@@ -67,7 +63,9 @@ def get_job(job_id: str, plane: PlaneDep, _caller: ReaderDep) -> dict[str, Any]:
     return plane.jobs.get(job_id)
 
 
-@router.get("", response_model=TrainingJobPage, summary="List training jobs", responses=ERRORS)
+@router.get(
+    "", response_model=TrainingJobPage, summary="List training jobs", responses=error_responses(401, 422)
+)
 def list_jobs(
     plane: PlaneDep,
     _caller: ReaderDep,

@@ -96,3 +96,24 @@ class StoredEvent(BaseModel):
     job_id: str | None
     deployment: str | None
     data: dict[str, Any]
+
+
+ERROR_MEANINGS = {
+    400: "the body could not be read as JSON",
+    401: "missing or unknown X-API-Key",
+    403: "a read-only key asked to change something",
+    404: "no such job or deployment",
+    409: "conflicts with the current state (see the message)",
+    413: "request body over CONTROL_MAX_BODY_BYTES",
+    422: "invalid request (the message names the field)",
+    503: "a dependency (Airflow, MLflow, the gateway) did not answer; retry",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error codes, always JSON (also on routes that stream text/event-stream)."""
+    ref = {"$ref": "#/components/schemas/ErrorBody"}
+    return {
+        code: {"description": ERROR_MEANINGS[code], "content": {"application/json": {"schema": ref}}}
+        for code in codes
+    }
