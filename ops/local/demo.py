@@ -127,7 +127,7 @@ class Demo:
 def main() -> int:
     stack = Stack(StackSettings())
     began = time.monotonic()
-    say("==> local stack (MLflow, gateway, Airflow, Slack sink)")
+    say("==> local stack (MLflow, gateway, control API, Airflow, Slack sink)")
     stack.up(log=lambda line: say("  " + line))
     say(f"    up in {time.monotonic() - began:.1f}s")
     demo = Demo(stack)
