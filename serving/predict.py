@@ -16,7 +16,7 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 
 from serving import inputs
-from serving.errors import BadInput, ModelFailed, NotFound, ServingError, Unavailable
+from serving.errors import BadInput, NotFound, ServingError, Unavailable
 from serving.gateway import Gateway
 from serving.model import FAST_ROWS_INLINE, jsonable
 
@@ -80,6 +80,7 @@ async def serve(
 async def _serve(
     gateway: Gateway, kind: str, model_name: str | None, body: bytes, headers: Mapping[str, str]
 ) -> Reply:
+    arrived = time.perf_counter()
     runtime = gateway.default if model_name is None else gateway.model(model_name)
     pinned = headers.get("x-variant")
     if pinned is not None:
@@ -98,18 +99,18 @@ async def _serve(
     model = variant.model if variant is not None else None
     if variant is None or model is None:
         raise Unavailable(f"model {runtime.name!r} has no loaded variant yet: {'; '.join(runtime.missing())}")
-    data = model.decode_v2(payload[1]) if kind == "v2" else model.decode(*payload)
-    started = time.perf_counter()
-    try:
+    try:  # the variant's window counts every answer it caused: 4xx (decode) and 5xx (model) too
+        data = model.decode_v2(payload[1]) if kind == "v2" else model.decode(*payload)
+        started = time.perf_counter()
         if model.fast is not None and len(data) <= FAST_ROWS_INLINE:
             predictions = model.predict(data)
         else:
             predictions = await run_in_threadpool(model.predict, data)
-    except ModelFailed:
-        variant.record(time.perf_counter() - started, True)
+    except ServingError as error:
+        variant.record(time.perf_counter() - arrived, error.status)
         raise
     elapsed = time.perf_counter() - started
-    variant.record(elapsed, False)
+    variant.record(time.perf_counter() - arrived, 200)
     if runtime.shadow is not None and pinned is None:
         runtime.shadow.submit(
             payload[0] if kind == "v2" else "mlflow",

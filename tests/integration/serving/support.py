@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,22 @@ class GatewayProcess:
     def wait_ready(self, timeout: float = 90) -> None:
         wait_for(lambda: self.client.get("/readyz").status_code == 200, timeout, what=f"{self.url}/readyz")
 
+    def audit(self, model: str | None = None) -> list[dict[str, Any]]:
+        """The fleet's audit log, newest first."""
+        params = {"model": model, "limit": 1000} if model else {"limit": 1000}
+        return (
+            self.client.get("/v1/audit", params=params, headers=self.admin)
+            .raise_for_status()
+            .json()["entries"]
+        )
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no lease hand-over, the heartbeat row stays behind."""
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def stop(self) -> None:
         self.client.close()
         if self.proc.poll() is None:
@@ -120,11 +136,14 @@ def start_gateway(
         "SERVING_STATE_URL": state_url or f"sqlite:///{folder / 'state.db'}",
         "INTERNAL_API_KEY": key,
         "SERVING_REPLICA_ID": f"replica-{port}",
+        "SERVING_CACHE_DIR": str(folder / "cache"),
         **({"SLACK_WEBHOOK_URL": slack_url} if slack_url else {}),
         **(env or {}),
     }
     base = {
-        k: v for k, v in os.environ.items() if k not in ("SLACK_WEBHOOK_URL", "INTERNAL_API_KEY", "LOG_DIR")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SLACK_WEBHOOK_URL", "INTERNAL_API_KEY", "LOG_DIR", "SERVING_CACHE_DIR")
     }
     log = folder / f"gateway-{port}.log"
     with log.open("wb") as out:
@@ -198,6 +217,24 @@ class Traffic:
     def count(self) -> int:
         with self._lock:
             return len(self.results)
+
+
+@contextlib.contextmanager
+def unreadable_artifacts(tracking_uri: str, artifacts_root: Path, name: str, version: str) -> Iterator[Path]:
+    """Make a model version's artifacts unreadable (moved aside) for the block: an artifact store that
+    lost or cannot serve them. MLflow still lists the version; loads of it fail."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    source = client.get_model_version(name, version).source  # models:/m-<id>
+    location = client.get_logged_model(source.removeprefix("models:/")).artifact_location
+    folder = artifacts_root / location.removeprefix("mlflow-artifacts:/")
+    aside = folder.with_name(folder.name + ".aside")
+    folder.rename(aside)
+    try:
+        yield folder
+    finally:
+        aside.rename(folder)
 
 
 class TcpProxy:
