@@ -3,7 +3,9 @@
 The canary is judged against the baseline on the same fleet over the same window: its error rate
 (4xx and 5xx) may exceed the baseline's by at most `max_error_rate`; its p99 may not exceed
 `max_p99_ms`, nor `max_p99_ratio` times the baseline's p99 by more than `p99_tolerance_ms`.
-Below `min_requests` (counted over the whole fleet) nothing is decided.
+Below `min_requests` (counted over the whole fleet) nothing is decided. The baseline is compared only
+while it takes traffic in the current step and has `min_requests` in the window; at a 100 % step only
+the absolute limits apply (the baseline's rate counts as 0).
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ def _counts(summary: Summary) -> str:
     return f"{summary.client_errors} 4xx + {summary.server_errors} 5xx of {summary.requests} requests"
 
 
-def gate_failure(canary: Summary, baseline: Summary, config: Canary) -> str | None:
+def gate_failure(canary: Summary, baseline: Summary, config: Canary, baseline_weight: int = 1) -> str | None:
     """Why the gates fail, or None when they pass or there are fewer than `min_requests`."""
     gates = config.gates
     if canary.requests < gates.min_requests:
         return None
-    compared = baseline.requests >= gates.min_requests
+    compared = baseline_weight > 0 and baseline.requests >= gates.min_requests
     baseline_rate = baseline.error_rate if compared else 0.0
     if canary.error_rate > baseline_rate + gates.max_error_rate:
         return (
@@ -61,7 +63,7 @@ def decide(state: CanaryState, now: float, canary: Summary, baseline: Summary, c
     """Next canary action for one model (only a running canary moves)."""
     if state.status != "running":
         return Decision("wait", f"canary {state.status}")
-    failure = gate_failure(canary, baseline, config)
+    failure = gate_failure(canary, baseline, config, 100 - config.steps[state.step])
     if failure is not None:
         return Decision("abort", failure)
     if canary.requests < config.gates.min_requests:

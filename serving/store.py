@@ -42,7 +42,16 @@ from serving.record import RolloutRecord
 
 T = TypeVar("T")
 metadata = MetaData()
-STORE_ERRORS = (SQLAlchemyError, OSError)  # what an unreachable or failing store raises
+STORE_ERRORS = (SQLAlchemyError, OSError)  # what an unreachable or failing store raises (TimeoutError too)
+CALL_TIMEOUT_SECONDS = 10.0
+# PostgreSQL: fail fast on connect, and notice a peer that vanished without closing (TCP keepalives)
+POSTGRES_CONNECT = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+}
 REPLICA_RETENTION_SECONDS = 3600
 
 rollout = Table(
@@ -100,7 +109,7 @@ def _jsonable(value: Any) -> Any:
 def _engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        connect_args = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
+        connect_args = POSTGRES_CONNECT if parsed.get_backend_name() == "postgresql" else {}
         return create_engine(
             url, pool_pre_ping=True, pool_size=2, max_overflow=2, pool_timeout=10, connect_args=connect_args
         )
@@ -133,10 +142,10 @@ class Store:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="serving-store")
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking store method on the store thread."""
-        return await asyncio.get_running_loop().run_in_executor(
-            self._pool, functools.partial(fn, *args, **kwargs)
-        )
+        """Run a blocking store method on the store thread; TimeoutError (a store error) past
+        CALL_TIMEOUT_SECONDS, so a store that stops answering degrades the replica instead of hanging it."""
+        call = asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        return await asyncio.wait_for(call, CALL_TIMEOUT_SECONDS)
 
     def close(self) -> None:
         """Stop the store thread and release connections."""
@@ -225,11 +234,10 @@ class Store:
                 update(lease).where(lease.c.name == name, lease.c.holder == holder).values(expires_at=0.0)
             )
 
-    def lease_holder(self, name: str = "controller") -> dict[str, Any] | None:
-        """Holder, term and expiry of the lease."""
+    def lease_holders(self) -> dict[str, dict[str, Any]]:
+        """Every lease: name -> holder, term, expires_at."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(lease).where(lease.c.name == name)).mappings().first()
-        return None if row is None else dict(row)
+            return {r["name"]: dict(r) for r in conn.execute(select(lease)).mappings()}
 
     # -- replicas -----------------------------------------------------------------------------------
     def heartbeat(self, started_at: float, state: dict[str, Any], now: float) -> list[dict[str, Any]]:

@@ -100,6 +100,7 @@ class StateSync:
         self.replica = store.replica
         self.records: dict[str, RolloutRecord] = {}
         self.fleet: list[dict[str, Any]] = []
+        self.holders: dict[str, dict[str, Any]] = {}
         self.degraded: str | None = None
         self.leases = {m.name: Lease() for m in config.models}
         self.absent: dict[tuple[str, str], str] = {}
@@ -237,10 +238,12 @@ class StateSync:
             rows = await self.store.run(
                 self.store.heartbeat, self.started_at, self.replica_state(), self.clock.now()
             )
+            holders = await self.store.run(self.store.lease_holders)
         except STORE_ERRORS as error:
             self._down(error)
             return
         self.fleet = rows
+        self.holders = holders
         self._up()
 
     def alive(self) -> list[dict[str, Any]]:
@@ -304,13 +307,13 @@ class StateSync:
         self.metrics.leader.labels(model).set(0)
 
     def leader_of(self, model: str) -> str | None:
-        """The replica leading `model`, as far as this replica knows."""
+        """The replica holding `model`'s unexpired lease at the last heartbeat (None: nobody)."""
         if self.leads(model):
             return self.replica
-        for row in self.alive():
-            if model in (row["state"].get("leader") or []):
-                return str(row["replica"])
-        return None
+        lease = self.holders.get(f"rollout:{model}")
+        if lease is None or lease["expires_at"] <= self.clock.now():
+            return None
+        return str(lease["holder"])
 
     async def leave(self) -> None:
         """Clean shutdown: hand the leases over at once and drop this replica's row."""

@@ -284,9 +284,14 @@ class TcpProxy:
 
     def stop(self) -> None:
         if self._server is not None:
+            # shutdown wakes the thread blocked in accept(); close alone would let one more connection in
+            with contextlib.suppress(OSError):
+                self._server.shutdown(socket.SHUT_RDWR)
             self._server.close()
             self._server = None
-        for s in self._open:
+        for s in self._open:  # shutdown first: close alone leaves a socket a thread still reads open
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 s.close()
         self._open.clear()

@@ -280,7 +280,10 @@ def test_a_promotion_cut_by_kill_9_is_finished_after_a_restart(versions, misfits
     config = {
         **_canary(
             champion, challenger, steps=[100], interval_seconds=1,
-            gates={"min_requests": 5, "max_error_rate": 0.5, "max_p99_ms": 5000, "window_seconds": 60},
+            gates={
+                "min_requests": 5, "max_error_rate": 0.5, "max_p99_ms": 5000, "max_p99_ratio": 50,
+                "window_seconds": 60,
+            },
         ),
         "lease_seconds": 3,
     }  # fmt: skip

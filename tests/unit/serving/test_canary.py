@@ -76,3 +76,11 @@ def test_healthy_steps_advance_after_the_interval_and_promote_at_the_end():
 def test_only_a_running_canary_moves():
     for status in ("idle", "aborted", "promoting", "promoted", "manual", "rolled_back"):
         assert _decide(status=status).action == "wait"
+
+
+def test_at_a_full_step_only_the_absolute_limits_apply():
+    # the baseline takes no traffic at 100 %: its last few requests are no yardstick
+    slow = window(100, seconds=0.040)
+    leftovers = window(40, seconds=0.0006)
+    assert _decide(step=2, canary=slow, baseline=leftovers).action == "promote"
+    assert _decide(step=1, canary=slow, baseline=leftovers).action == "abort"

@@ -39,7 +39,7 @@ def test_the_lease_has_one_holder_and_a_new_term_for_each_new_holder(tmp_path):
     assert one.acquire_lease("r1", 10, now=119.0) is None
     two.release_lease("r2")
     assert one.acquire_lease("r1", 10, now=119.5) == 3  # a clean hand-over needs no wait
-    assert one.lease_holder()["holder"] == "r1"
+    assert one.lease_holders()["controller"]["holder"] == "r1"
 
 
 def test_replica_rows_and_the_event_log_with_its_audit_entries(tmp_path):
