@@ -64,11 +64,11 @@ def move_alias(
     record.aliases[alias] = version
     if current is not None:
         record.push_move(alias, current, version, kind, actor, now)
-    return _canary_follows(config, record, alias, version, now)
+    return _canary_follows(config, record, alias, version, now, actor)
 
 
 def _canary_follows(
-    config: ModelConfig, record: RolloutRecord, alias: str, version: str, now: float
+    config: ModelConfig, record: RolloutRecord, alias: str, version: str, now: float, actor: str
 ) -> Events:
     if config.strategy != "canary" or config.canary is None:
         return []
@@ -103,6 +103,7 @@ def _canary_follows(
             "step": 0,
             "weight": step,
             "rollout": record.canary.rollout,
+            "actor": actor,
         }
     ]
 
