@@ -5,14 +5,12 @@ promotion or a rollback). The leader (the replica holding the lease) does the re
 a crash because every step is recorded first: moving aliases in MLflow for an operation, deciding
 that the fleet converged, compensating (alias moved back, recorded, Slack) when the fleet cannot load
 the new version, canary steps on the fleet's merged windows, and reconciling the record with MLflow
-when an alias was moved there directly.
+when an alias was moved there directly (`serving.aliases`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol
 
@@ -20,16 +18,17 @@ from loguru import logger
 
 from serving import canary as gates
 from serving import rollout
+from serving.aliases import AliasReconciler
 from serving.clock import Clock
 from serving.config import ModelConfig, ServingConfig
 from serving.errors import NotFound, ServingError, Unavailable
 from serving.events import EventLog
 from serving.record import Operation, RolloutRecord
 from serving.repository import ModelRepository
+from serving.rollout import Change
 from serving.store import STORE_ERRORS, Store
 from serving.sync import StateSync
 
-Change = Callable[[RolloutRecord], rollout.Events]
 MAX_ATTEMPTS = 20
 
 
@@ -67,7 +66,7 @@ class RolloutController:
         self.events = events
         self.clock = clock
         self._next_reconcile = 0.0
-        self._next_discover: dict[tuple[str, str], float] = {}
+        self.aliases = AliasReconciler(config, repository, sync, self.transact, clock)
 
     def model(self, name: str) -> ModelConfig:
         """A configured model, or 404."""
@@ -110,69 +109,6 @@ class RolloutController:
                 return candidate
         raise Unavailable(f"the rollout record of {model} changed {MAX_ATTEMPTS} times in a row; retry")
 
-    # -- any replica: aliases nobody has recorded yet ---------------------------------------------------
-    async def discover(self) -> None:
-        """Resolve aliases the record has no version for (first release, or a start without the store)."""
-        now = self.clock.monotonic()
-        for name, config in self.models.items():
-            record = self.sync.records.get(name)
-            if record is None:
-                continue
-            due = [
-                alias
-                for alias in _aliases(config)
-                if alias not in record.aliases and self._next_discover.get((name, alias), 0.0) <= now
-            ]
-            found = {
-                alias: version for alias in due if (version := await self._resolve_new(config, alias, now))
-            }
-            if not found:
-                continue
-            if self.sync.degraded is not None:
-                for alias, version in found.items():
-                    self.sync.adopt_local(name, alias, version)
-                continue
-            with contextlib.suppress(ServingError):
-                await self.transact(name, partial(self._adopt_first, config, found))
-
-    async def _resolve_new(self, config: ModelConfig, alias: str, now: float) -> str | None:
-        key = (config.name, alias)
-        try:
-            version = await self.repository.resolve(config.name, alias)
-        except NotFound as error:
-            self.sync.absent[key] = error.message
-            self.sync.unresolved.pop(key, None)
-            self._next_discover[key] = now + self.config.resolve_interval_seconds
-            return None
-        except ServingError as error:
-            self.sync.unresolved[key] = error.message
-            self._next_discover[key] = now + self.config.retry_interval_seconds
-            return None
-        self.sync.absent.pop(key, None)
-        self.sync.unresolved.pop(key, None)
-        self._next_discover[key] = now + self.config.retry_interval_seconds
-        return version
-
-    def _adopt_first(
-        self, config: ModelConfig, found: dict[str, str], record: RolloutRecord
-    ) -> rollout.Events:
-        events: rollout.Events = []
-        for alias, version in found.items():  # in `_aliases` order: the baseline before the canary
-            events += self._adopt(config, alias, None, version, record)
-        return events
-
-    def _adopt(
-        self, config: ModelConfig, alias: str, seen: str | None, version: str, record: RolloutRecord
-    ) -> rollout.Events:
-        if record.aliases.get(alias) != seen or (record.operation and record.operation.alias == alias):
-            return []  # the record moved since MLflow was asked: that newer decision stands
-        events = rollout.move_alias(config, record, alias, version, "resolver", "resolver", self.clock.now())
-        if seen is not None:
-            events.insert(
-                0, {"type": "alias_moved", "alias": alias, "from_version": seen, "to_version": version}
-            )
-        return events
-
     # -- the leader ------------------------------------------------------------------------------------
     async def lead(self) -> None:
         """One round of the leader's duties for every model whose lease this replica holds."""
@@ -206,23 +142,9 @@ class RolloutController:
             elif config.strategy == "canary":
                 await self._canary(config, record, term)
             if reconcile:
-                await self._reconcile(config, term)
+                await self.aliases.reconcile(config, term)
         except Unavailable as error:
             logger.warning("controller round for {} incomplete: {}", config.name, error.message)
-
-    async def _reconcile(self, config: ModelConfig, term: int) -> None:
-        for alias in sorted({v.alias for v in config.variants}):
-            record = self.sync.records.get(config.name)
-            seen = record.aliases.get(alias) if record else None
-            if seen is None:
-                continue  # `discover` adopts first versions
-            try:
-                version = await self.repository.resolve(config.name, alias)
-            except ServingError:
-                continue  # missing or unreachable: the record keeps what it has
-            if version != seen:
-                logger.warning("{} alias {} moved in MLflow: v{} → v{}", config.name, alias, seen, version)
-                await self.transact(config.name, partial(self._adopt, config, alias, seen, version), term)
 
     # -- operations --------------------------------------------------------------------------------------
     async def _advance(self, config: ModelConfig, op: Operation, term: int) -> None:
@@ -326,16 +248,6 @@ class RolloutController:
 
         await self.transact(config.name, step, term)
         logger.info("canary {} of {}: {}", decision.action, config.name, decision.reason)
-
-
-def _aliases(config: ModelConfig) -> list[str]:
-    """The model's aliases in config order, a canary's baseline first."""
-    names = [v.alias for v in config.variants]
-    if config.strategy == "canary":
-        baseline = rollout.alias_of(config, config.baseline_variant)
-        names.remove(baseline)
-        names.insert(0, baseline)
-    return list(dict.fromkeys(names))
 
 
 def _same_operation(op: Operation, change: Change) -> Change:

@@ -3,7 +3,8 @@
 Parts (each a module with one job): `runtime` (what is served now), `repository` (resolve, load,
 swap), `traffic` (weights per strategy), `sync` (convergence to the stored records, heartbeats, the
 lease), `controller` (the rollout state machine; the leader's loop), `admin` (admin actions),
-`status_view` (status, readiness), `events` (the fleet's event log; Slack and audit subscribe).
+`aliases` (record and MLflow in step), `status_view` (status, readiness), `events` (the fleet's event
+log; Slack and audit subscribe).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class Gateway:
             ("sync", config.sync_interval_seconds, self.sync.poll),
             ("heartbeat", config.heartbeat_seconds, self.sync.heartbeat),
             ("lease", config.lease_seconds / 3, self.sync.renew_lease),
-            ("discover", min(1.0, config.retry_interval_seconds), self.controller.discover),
+            ("discover", min(1.0, config.retry_interval_seconds), self.controller.aliases.discover),
             ("controller", min(1.0, config.sync_interval_seconds * 2), self.controller.lead),
             ("events", EVENT_FLUSH_SECONDS, self.events.flush),
             ("trim", 3600.0, self._trim_events),
@@ -101,7 +102,7 @@ class Gateway:
         """One round of every loop, in order (tests drive replicas with this and a fake clock)."""
         await self.sync.renew_lease()
         await self.sync.poll()
-        await self.controller.discover()
+        await self.controller.aliases.discover()
         await self.controller.lead()
         await self.sync.heartbeat()
         await self.events.flush()

@@ -7,6 +7,7 @@ on the newest state. Each returns the events it causes (published only once the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -15,6 +16,7 @@ from serving.errors import BadInput, Conflict, NotFound
 from serving.record import CanaryState, Move, Operation, Outcome, RolloutRecord
 
 Events = list[dict[str, Any]]
+Change = Callable[[RolloutRecord], Events]
 
 
 def primary(config: ModelConfig) -> list[str]:
