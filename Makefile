@@ -23,17 +23,17 @@ install: $(STAMP) system-deps ## Create .venv, install pinned dependencies and s
 system-deps:
 	@bash ci/system-deps.sh postgresql
 
-up: install ## Start the local stack (MLOPS_STACK=embedded|full) and wait until healthy
-	@$(PY) -m ops.stack up
+up: install ## Start the local stack (MLflow, gateway, Airflow; MLOPS_STACK=embedded|full) and wait until healthy
+	@$(PY) -m ops.local.stack up
 
 down: $(STAMP) ## Stop the processes the local stack started (keeps the data in .stack/)
-	@$(PY) -m ops.stack down
+	@$(PY) -m ops.local.stack down
 
-status: $(STAMP) ## Show the local stack's services, pids, ports and health
-	@$(PY) -m ops.stack status
+status: $(STAMP) ## Show the local stack's services, pids, ports, health and the Airflow login
+	@$(PY) -m ops.local.stack status
 
-demo: up ## Run the whole loop on the local stack and leave it running
-	@$(PY) -m ops.demo
+demo: up ## Run the whole loop through the local Airflow (commit trigger, canary, rollback); the stack stays up
+	@$(PY) -m ops.local.demo
 
 test: install ## Run unit, integration and end-to-end tests
 	@$(VENV)/bin/pytest --durations=15
@@ -41,7 +41,7 @@ test: install ## Run unit, integration and end-to-end tests
 lint: install ## ruff, yamllint, helm lint/render, manifest validation, policy checks
 	@bash ci/lint.sh
 
-bench: install ## Benchmark the serving gateway against mlflow serve and MLServer
+bench: install ## Benchmark the serving gateway against mlflow serve, MLServer and KServe
 	@bash ci/system-deps.sh wrk
 	@$(PY) -m bench.serving
 

@@ -26,7 +26,7 @@ from serving.events import EventLog
 from serving.record import Operation, RolloutRecord
 from serving.repository import ModelRepository
 from serving.rollout import Change
-from serving.store import STORE_ERRORS, Store
+from serving.store import STORE_ERRORS, Store, store_reason
 from serving.sync import StateSync
 
 MAX_ATTEMPTS = 20
@@ -86,7 +86,7 @@ class RolloutController:
                 if current is None:
                     current = await self.store.run(self.store.init, rollout.initial_record(config))
             except STORE_ERRORS as error:
-                raise Unavailable(f"state store unavailable: {str(error).splitlines()[0][:200]}") from None
+                raise _store_down(error) from None
             if term is not None and current.term > term:
                 raise LostLeadership(f"term {current.term} leads, this replica has {term}")
             candidate = current.copy()
@@ -99,7 +99,7 @@ class RolloutController:
             try:
                 revision = await self.store.run(self.store.write, candidate)
             except STORE_ERRORS as error:
-                raise Unavailable(f"state store unavailable: {str(error).splitlines()[0][:200]}") from None
+                raise _store_down(error) from None
             if revision is not None:
                 candidate.revision = revision
                 self.sync.apply(candidate)
@@ -248,6 +248,10 @@ class RolloutController:
 
         await self.transact(config.name, step, term)
         logger.info("canary {} of {}: {}", decision.action, config.name, decision.reason)
+
+
+def _store_down(error: BaseException) -> Unavailable:
+    return Unavailable("state store unavailable; retry later", detail=f"state store: {store_reason(error)}")
 
 
 def _same_operation(op: Operation, change: Change) -> Change:

@@ -144,10 +144,20 @@ class Gateway:
         failure = slot.failure
         if explicit or failure is None or failure.attempts > 1:
             logger.debug(
-                "load of {}/{} v{} failed again: {}", slot.runtime.name, slot.alias, version, error.message
+                "load of {}/{} v{} failed again: {}",
+                slot.runtime.name,
+                slot.alias,
+                version,
+                error.detail or error.message,
             )
             return
-        logger.warning("load of {}/{} v{} failed: {}", slot.runtime.name, slot.alias, version, error.message)
+        logger.warning(
+            "load of {}/{} v{} failed: {}",
+            slot.runtime.name,
+            slot.alias,
+            version,
+            error.detail or error.message,
+        )
         self.events.publish(
             "reload_failed",
             slot.runtime.name,
@@ -177,3 +187,7 @@ class Gateway:
     def ready(self) -> list[str]:
         """Empty when this replica is ready, else what keeps it from being ready."""
         return self.view.blocking()[0]
+
+    def missing(self, model: str) -> list[str]:
+        """What keeps one model from being ready on this replica (empty: ready)."""
+        return self.view.blocking(model)[0]

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 from serving.config import ModelConfig
-from serving.errors import BadInput, Conflict, NotFound
+from serving.errors import Conflict, Invalid, NotFound
 from serving.record import CanaryState, Move, Operation, Outcome, RolloutRecord
 
 Events = list[dict[str, Any]]
@@ -118,11 +118,11 @@ def set_weights(config: ModelConfig, record: RolloutRecord, weights: dict[str, i
     names = primary(config)
     unknown = [name for name in weights if name not in names]
     if unknown:
-        raise BadInput(f"unknown or shadow variant {unknown[0]!r}; weights go to: {', '.join(names)}")
+        raise Invalid(f"unknown or shadow variant {unknown[0]!r}; weights go to: {', '.join(names)}")
     if any(w < 0 or w > 100 for w in weights.values()):
-        raise BadInput("every weight must be between 0 and 100")
+        raise Invalid("every weight must be between 0 and 100")
     if sum(weights.values()) != 100:
-        raise BadInput(f"weights must sum to 100, got {sum(weights.values())}")
+        raise Invalid(f"weights must sum to 100, got {sum(weights.values())}")
     full = {name: int(weights.get(name, 0)) for name in names}
     previous = dict(record.weights)
     record.weights = full

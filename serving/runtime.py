@@ -165,6 +165,15 @@ class ModelRuntime:
                 return other
         return next((v for v in self.primary if v.model is not None), None)
 
+    def serving_version(self, version: str) -> VariantRuntime | None:
+        """A variant with weight that serves `version` (the Open Inference Protocol's version routes)."""
+        for variant in self.primary:
+            loaded = variant.model
+            weight = self.weights.get(variant.name, 0)
+            if loaded is not None and loaded.version == version and weight > 0:
+                return variant
+        return None
+
     def missing(self) -> list[str]:
         """Variants with nothing loaded, one line each."""
         lines = []

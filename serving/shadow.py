@@ -80,10 +80,10 @@ class ShadowRunner:
         self._thread = threading.Thread(target=self._work, name=f"shadow-{model}", daemon=True)
         self._thread.start()
 
-    def submit(self, decode: str, payload: Any, primary: Any, primary_seconds: float) -> None:
-        """Queue a copy of a request; drop it when the queue is full."""
+    def submit(self, request: Any, primary: Any, primary_seconds: float) -> None:
+        """Queue a copy of a decoded request; drop it when the queue is full."""
         try:
-            self._queue.put_nowait((decode, payload, primary, primary_seconds))
+            self._queue.put_nowait((request, primary, primary_seconds))
         except queue.Full:
             for variant in self.shadows:
                 self.stats[variant.name].dropped += 1
@@ -109,17 +109,14 @@ class ShadowRunner:
             finally:
                 self._queue.task_done()
 
-    def _compare(
-        self, variant: ShadowTarget, decode: str, payload: Any, primary: Any, seconds: float
-    ) -> None:
+    def _compare(self, variant: ShadowTarget, request: Any, primary: Any, seconds: float) -> None:
         model = variant.model
         if model is None:
             return
         stats = self.stats[variant.name]
         started = time.perf_counter()
         try:
-            data = model.decode_v2(payload) if decode == "v2" else model.decode(*payload)
-            output = model.predict(data)
+            output = model.predict(model.prepare(request))
         except Exception:
             stats.errors += 1
             self.metrics.shadow_errors.labels(self.model, variant.name).inc()

@@ -66,7 +66,7 @@ class StatusView:
         body: dict[str, Any] = {"ready": not missing, "missing": missing, "waiting": waiting}
         body["degraded"] = self.sync.degraded is not None
         if self.sync.degraded is not None:
-            body["degraded_reason"] = f"state store unreachable: {self.sync.degraded}"
+            body["degraded_reason"] = "state store unreachable: serving the last known state"
         return body
 
     # -- status --------------------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ class StatusView:
             "variants": [self._variant(config, record, v) for v in runtime.variants.values()],
             "rollout": self._rollout(record),
             "replica_id": self.sync.replica,
-            "degraded": self.sync.degraded,
+            "degraded": self.sync.degraded is not None,
             "replicas": self._replicas(model),
         }
         if config.strategy == "canary" and config.canary:
@@ -114,15 +114,22 @@ class StatusView:
             "weight": 0 if variant.shadow else self.runtimes[config.name].weights.get(variant.name, 0),
             "loaded_at": loaded.loaded_at if loaded else None,
             "load_seconds": round(loaded.load_seconds, 3) if loaded else None,
-            "fast_path": loaded.numeric if loaded else None,
+            "fast_path": loaded.fast_path if loaded else None,
+            "fast_path_off_because": loaded.fast_reason if loaded else None,
             "requests": variant.requests,
             "errors": variant.errors,
             "client_errors": variant.client_errors,
             "window": {"seconds": variant.window_seconds, **window},
             "fleet_window": {"seconds": variant.window_seconds, **fleet},
-            "last_error": variant.last_error,
+            "last_error": variant.last_error or self._why_not_loaded(config.name, variant),
             "load_failure": slot.failure.as_json(self.clock.monotonic()) if slot.failure else None,
         }
+
+    def _why_not_loaded(self, model: str, variant: VariantRuntime) -> str | None:
+        if variant.model is not None:
+            return None
+        key = (model, variant.alias)
+        return self.sync.unresolved.get(key) or self.sync.absent.get(key)
 
     def _rollout(self, record: RolloutRecord) -> dict[str, Any]:
         return {

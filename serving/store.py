@@ -102,6 +102,11 @@ audit = Table(
 )
 
 
+def store_reason(error: BaseException) -> str:
+    """One line saying why a store call failed (for logs and admin callers: it may name the host)."""
+    return str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+
+
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 

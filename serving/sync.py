@@ -30,7 +30,7 @@ from serving.repository import ModelRepository
 from serving.rollout import initial_record
 from serving.runtime import ModelRuntime
 from serving.stats import Summary
-from serving.store import STORE_ERRORS, Store
+from serving.store import STORE_ERRORS, Store, store_reason
 
 LIVENESS_FLOOR_SECONDS = 10.0
 
@@ -195,14 +195,15 @@ class StateSync:
         """503 while the store is unreachable: admin changes need it."""
         if self.degraded is not None:
             raise Unavailable(
-                f"state store unavailable ({self.degraded}): admin changes need it; retry later"
+                "state store unavailable: admin changes need it; retry later",
+                detail=f"state store unavailable ({self.degraded}): admin changes need it; retry later",
             )
 
     def _down(self, error: BaseException) -> None:
-        reason = str(error).splitlines()[0][:300] or type(error).__name__
+        reason = store_reason(error)
         if self.degraded is None:
             logger.warning("state store unreachable, serving the last known state: {}", reason)
-        self.degraded = reason
+        self.degraded = reason  # for the log and admin callers; public answers only say `degraded`
         self.metrics.degraded.set(1)
 
     def _up(self) -> None:
@@ -230,7 +231,7 @@ class StateSync:
             versions = {v.name: v.version for v in runtime.variants.values()}
             models[name] = {"versions": versions, "failures": failures, "windows": windows}
         led = sorted(name for name in self.leases if self.leads(name))
-        return {"models": models, "leader": led, "degraded": self.degraded}
+        return {"models": models, "leader": led, "degraded": self.degraded is not None}
 
     async def heartbeat(self) -> None:
         """Publish this replica's state and read the fleet's."""

@@ -67,6 +67,11 @@ printf 'jwt-secret=%s\n' "$(rand 32)" | seal "$ns" airflow-jwt-secret "$out/airf
 } | seal "$ns" airflow-connections "$out/airflow/airflow-connections.yaml"
 printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$aws_id" "$aws_key" \
   | seal "$ns" trainer-aws "$out/airflow/trainer-aws.yaml"
+# The commit trigger (PostSync hook, charts/commit-trigger) logs in as Airflow's CI/API user and posts
+# its result to the same Slack channel.
+ci_password=$(rand 24)
+printf 'AIRFLOW_API_PASSWORD=%s\nSLACK_WEBHOOK_URL=%s\n' "$ci_password" "$slack" \
+  | seal "$ns" commit-trigger "$out/airflow/commit-trigger.yaml"
 
 if [ "$env" = prod ]; then
   printf 'slack-token=xoxb-%s\n' "$(rand 36)" \

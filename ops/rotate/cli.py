@@ -15,7 +15,7 @@ from pathlib import Path
 from ops.rotate.aws import Iam
 from ops.rotate.errors import RotateError, StepFailed
 from ops.rotate.rotation import Options, Rotation
-from ops.rotate.state import StateStore
+from ops.rotate.state import STATE_DIR_ENV, StateStore, default_state_dir
 from ops.rotate.targets import DEFAULT_TARGETS
 from ops.seal.errors import SealError
 
@@ -26,7 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--user", required=True, help="IAM user whose access key is rotated")
     parser.add_argument("--root", default=".", help="repository root (default: current directory)")
     parser.add_argument("--targets", help=f"targets file (default: <root>/{DEFAULT_TARGETS})")
-    parser.add_argument("--state-dir", help="where progress is kept (default: <root>/.stack/rotate)")
+    parser.add_argument(
+        "--state-dir",
+        help=f"where progress is kept (default: ${STATE_DIR_ENV}, else ~/.local/state/gitops-mlops/rotate)",
+    )
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--resume", action="store_true", help="continue a rotation from its saved phase")
     action.add_argument("--finalize", action="store_true", help="delete the (inactive) old key now")
@@ -64,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             grace=dt.timedelta(hours=args.grace_hours),
             verify_timeout_s=args.verify_timeout,
         )
-        store = StateStore(Path(args.state_dir) if args.state_dir else root / ".stack" / "rotate")
+        store = StateStore(Path(args.state_dir) if args.state_dir else default_state_dir())
         rotation = Rotation(opts, Iam(args.user), store, out=lambda line: print(line, flush=True))
         if args.resume:
             rotation.resume()

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ops.seal.io import write_atomic
 
+STATE_DIR_ENV = "MLOPS_ROTATE_STATE_DIR"
+
 SEALED = "sealed"
 DEACTIVATED = "deactivated"
+
+
+def default_state_dir(environ: dict[str, str] | None = None) -> Path:
+    """Where rotations keep their progress unless --state-dir says otherwise: $MLOPS_ROTATE_STATE_DIR,
+    else $XDG_STATE_HOME/gitops-mlops/rotate, else ~/.local/state/gitops-mlops/rotate. Outside the
+    repository on purpose: `make clean` and a fresh clone must never lose a rotation in progress."""
+    env = os.environ if environ is None else environ
+    if env.get(STATE_DIR_ENV):
+        return Path(env[STATE_DIR_ENV]).expanduser()
+    base = Path(env["XDG_STATE_HOME"]).expanduser() if env.get("XDG_STATE_HOME") else None
+    return (base or Path.home() / ".local" / "state") / "gitops-mlops" / "rotate"
 
 
 def now() -> dt.datetime:

@@ -1,4 +1,4 @@
-"""Health, readiness, metrics, status, Open Inference Protocol metadata and the event stream."""
+"""Health, readiness, metrics, status and the event stream."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from serving.api.deps import GatewayDep
 from serving.api.schemas import ERRORS
-from serving.errors import Unavailable
 from serving.events import EventLog
 from serving.store import STORE_ERRORS
 
@@ -109,41 +108,3 @@ async def events(
                 yield b": ping\n\n"
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-
-
-@router.get("/v2/health/ready", tags=["v2"], summary="Open Inference Protocol: server ready")
-async def v2_ready(gateway: GatewayDep) -> Response:
-    """200 when /readyz is, else 503."""
-    ready = not gateway.ready()
-    return _json({"ready": ready}, status_code=200 if ready else 503)
-
-
-@router.get("/v2/health/live", tags=["v2"], summary="Open Inference Protocol: server live")
-async def v2_live() -> dict[str, bool]:
-    """Always true while the process runs."""
-    return {"live": True}
-
-
-@router.get("/v2/models/{model}", tags=["v2"], summary="Open Inference Protocol: model metadata")
-async def v2_metadata(model: str, gateway: GatewayDep) -> dict[str, Any]:
-    """Inputs and outputs (names, datatypes, shapes) from the signature of a loaded version."""
-    runtime = gateway.model(model)
-    loaded = [v.model for v in runtime.primary if v.model is not None]
-    if not loaded:
-        raise Unavailable(f"model {model!r} has no loaded variant yet")
-    return {
-        "name": model,
-        "versions": sorted({m.version for m in loaded}),
-        "platform": "mlflow",
-        "inputs": loaded[0].input_meta,
-        "outputs": loaded[0].output_meta,
-    }
-
-
-@router.get("/v2/models/{model}/ready", tags=["v2"], summary="Open Inference Protocol: model ready")
-async def v2_model_ready(model: str, gateway: GatewayDep) -> Response:
-    """200 when every alias of the model that exists is loaded here, else 503 with what is missing."""
-    gateway.model(model)
-    missing, waiting = gateway.view.blocking(model)
-    body = {"name": model, "ready": not missing, "missing": missing, "waiting": waiting}
-    return _json(body, status_code=503 if missing else 200)

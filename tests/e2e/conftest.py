@@ -1,53 +1,106 @@
-"""The whole loop on one machine: a stack WITH the gateway on free ports, a local Airflow (SQLite) and a
-runner that executes DAG runs with dag.test() in a subprocess (Airflow reads its config at import)."""
+"""The whole loop on one machine: the local stack as `make up` starts it (MLflow, gateway, Slack sink and
+a real Airflow: API server, scheduler with LocalExecutor, DAG processor, triggerer) on free ports, one
+per e2e package run. DAG runs are triggered and followed through Airflow's REST API, as the commit
+trigger and the demo do."""
 
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from ops.airflow import AirflowHome
-from ops.stack import Stack
+from airflow_rest import AirflowClient, DagRun, TaskInstance
+from ops.local.airflow import API_USER
+from ops.local.stack import Stack
 from tests.support.stack import REPO_ROOT, RunningStack, SlackSink, stack_settings
+
+DAGS = ["ml_train_register_and_reload", "register_sensor_check", "rollback_model"]
+# The release DAGs start rollback_model with this TriggerDagRunOperator task.
+ROLLBACK_TRIGGER = "trigger_rollback_model"
+
+
+@dataclass
+class RunResult:
+    """A finished DAG run, its task instances, and its tasks' XCom return values (read on demand)."""
+
+    client: AirflowClient
+    run: DagRun
+    tasks: dict[str, TaskInstance]
+    _values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    @property
+    def state(self) -> str:
+        return self.run.state
+
+    def task_state(self, task_id: str) -> str | None:
+        return self.tasks[task_id].state
+
+    def value(self, task_id: str, key: str = "return_value") -> Any:
+        if (task_id, key) not in self._values:
+            self._values[(task_id, key)] = self.client.xcom(self.run.dag_id, self.run.run_id, task_id, key)
+        return self._values[(task_id, key)]
 
 
 @dataclass
 class Loop:
-    """The running stack, its Airflow and clients for assertions."""
+    """The running stack with its Airflow, and clients for assertions."""
 
     running: RunningStack
-    airflow: AirflowHome
+    airflow: AirflowClient
+    counter: int = 0
 
     @property
     def slack(self) -> SlackSink:
         return SlackSink(self.running.settings.slack_webhook_url, self.running.slack_log)
 
-    def run(self, *runs: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
-        """Run DAGs one after the other in one Airflow process; one result per run."""
-        argv = [sys.executable, "-m", "ops.airflow.run"]
-        for dag_id, conf in runs:
-            argv += [dag_id, json.dumps(conf)]
-        completed = subprocess.run(
-            argv,
-            env={**os.environ, **self.airflow.env()},
+    def result(self, dag_id: str, run_id: str, timeout: float = 900.0) -> RunResult:
+        run = self.airflow.wait(dag_id, run_id, timeout=timeout, interval=1.0)
+        tasks = {ti.task_id: ti for ti in self.airflow.task_instances(dag_id, run_id)}
+        return RunResult(self.airflow, run, tasks)
+
+    def run(self, dag_id: str, conf: dict[str, Any], label: str = "e2e") -> RunResult:
+        """Trigger through the REST API and wait until the run is done."""
+        self.counter += 1
+        run_id = f"{label}-{self.counter}"
+        assert self.airflow.trigger(dag_id, run_id, conf).created
+        return self.result(dag_id, run_id)
+
+    def rollback_of(self, release: RunResult) -> RunResult | None:
+        """The rollback_model run a failed release triggered (its own DAG run), once it is done."""
+        run_id = release.value(ROLLBACK_TRIGGER, "trigger_run_id")
+        return self.result("rollback_model", run_id) if run_id else None
+
+    def commit_trigger(self, *args: str) -> tuple[int, dict[str, Any] | None, str]:
+        """`python -m commit_trigger ARGS --json` as the cluster's hook runs it: exit code, report, output."""
+        env = {
+            **os.environ,
+            "AIRFLOW_URL": self.running.settings.airflow_url,
+            "AIRFLOW_API_USER": API_USER,
+            "AIRFLOW_API_PASSWORD": self.running.stack.env_values()["AIRFLOW_API_PASSWORD"],
+            "SLACK_WEBHOOK_URL": self.running.settings.slack_webhook_url,
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "commit_trigger", *args, "--json"],
+            env=env,
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
-            timeout=900,
+            timeout=300,
             check=False,
         )
-        results = [
-            json.loads(line[7:]) for line in completed.stdout.splitlines() if line.startswith("RESULT ")
-        ]
-        assert len(results) == len(runs), f"runner exited {completed.returncode}:\n{completed.stderr[-4000:]}"
-        return results
+        lines = done.stdout.splitlines()
+        report = json.loads(lines[-1]) if done.returncode == 0 and lines else None
+        return done.returncode, report, done.stdout + done.stderr
 
     def status(self, model: str = "iris") -> dict[str, Any]:
         return httpx.get(f"{self.running.settings.serving_url}/v1/models/{model}", timeout=10).json()
@@ -61,7 +114,8 @@ class Loop:
         return response.json()["model_version"]["version"] if response.status_code == 200 else None
 
     def predict(self, variant: str, model: str = "iris") -> dict[str, Any]:
-        body = {"inputs": [[5.1, 3.5, 1.4, 0.2]]}
+        columns = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+        body = {"dataframe_split": {"columns": columns, "data": [[5.1, 3.5, 1.4, 0.2]]}}
         headers = {"X-Variant": variant, "X-API-Key": self.running.stack.api_key()}
         response = httpx.post(
             f"{self.running.settings.serving_url}/v1/models/{model}/predict",
@@ -73,15 +127,16 @@ class Loop:
         return response.json()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
-    """Stack (MLflow, gateway, Slack sink) + local Airflow, shared by the whole-loop tests."""
+    """The stack with gateway and Airflow, shared by the e2e tests (stopped after them)."""
     state: Path = tmp_path_factory.mktemp("loop")
-    stack = Stack(stack_settings(state, with_gateway=True))
+    stack = Stack(stack_settings(state, with_gateway=True, with_airflow=True))
     try:
         stack.up(log=lambda _line: None)
-        airflow = AirflowHome(state / "airflow", stack.client_env(), stack.api_key())
-        airflow.migrate()
-        yield Loop(RunningStack(stack), airflow)
+        running = RunningStack(stack)
+        client = running.airflow()
+        client.wait_for_dags(DAGS)
+        yield Loop(running, client)
     finally:
         stack.down()

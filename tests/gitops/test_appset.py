@@ -58,6 +58,16 @@ def _expected_airflow_app(env: str) -> dict:
             },
             {"repoURL": REPO_URL, "targetRevision": "main", "ref": "values"},
             {"repoURL": REPO_URL, "targetRevision": "main", "path": f"apps/envs/{env}/secrets/airflow"},
+            {
+                "repoURL": REPO_URL,
+                "targetRevision": "main",
+                "path": "charts/commit-trigger",
+                "helm": {
+                    "releaseName": "airflow",
+                    "valueFiles": ["values/base.yaml", f"values/{env}.yaml"],
+                    "parameters": [{"name": "commit", "value": "$ARGOCD_APP_REVISION"}],
+                },
+            },
         ],
         "destination": {"server": "https://kubernetes.default.svc", "namespace": f"mlops-{env}"},
         "syncPolicy": SYNC_POLICY,

@@ -1,4 +1,4 @@
-"""Start real local stacks (ops.stack) on free ports in temporary folders, for tests."""
+"""Start real local stacks (ops.local.stack) on free ports in temporary folders, for tests."""
 
 import json
 import os
@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ops.stack import Stack, StackSettings
-from ops.stack.slack_sink import read_messages
+from airflow_rest import AirflowClient
+from ops.local.airflow import API_USER
+from ops.local.stack import Stack, StackSettings
+from ops.local.stack.slack_sink import read_messages
 from tests.support.ports import free_port, free_port_block
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -17,17 +19,23 @@ CONFIGS = REPO_ROOT / "trainer" / "configs"
 
 
 def stack_settings(
-    state_dir: Path, mode: str = "embedded", with_gateway: bool = False, **extra: Any
+    state_dir: Path,
+    mode: str = "embedded",
+    with_gateway: bool = False,
+    with_airflow: bool = False,
+    **extra: Any,
 ) -> StackSettings:
-    """Settings for a stack on free ports under state_dir."""
+    """Settings for a stack on free ports under state_dir (Airflow only when asked: it is the heaviest)."""
     values: dict[str, Any] = {
         "mode": mode,
         "state_dir": state_dir,
         "mlflow_port": free_port(),
         "serving_port": free_port(),
         "slack_sink_port": free_port(),
+        "airflow_port": free_port(),
         "with_gateway": with_gateway,
-        "start_timeout": 120.0,
+        "with_airflow": with_airflow,
+        "start_timeout": 240.0 if with_airflow else 120.0,
     }
     if mode == "full":
         values.update(postgres_port=free_port(), s3_port=free_port(), weed_base_port=free_port_block(7))
@@ -57,6 +65,11 @@ class RunningStack:
     @property
     def slack_log(self) -> Path:
         return self.settings.slack_log
+
+    def airflow(self) -> AirflowClient:
+        """A REST client of the stack's Airflow, logged in as the CI/API user."""
+        password = self.stack.env_values()["AIRFLOW_API_PASSWORD"]
+        return AirflowClient(self.settings.airflow_url, API_USER, password)
 
 
 @dataclass

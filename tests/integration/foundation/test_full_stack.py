@@ -59,11 +59,19 @@ def test_artifacts_are_s3_objects_and_version_is_ready(
     assert len(model.predict(model.input_example)) == len(model.input_example)
 
 
-def test_full_stack_down_up_keeps_registry(full_stack: RunningStack, tmp_path: Path) -> None:
+def test_full_stack_down_up_keeps_registry_and_dag_runs(full_stack: RunningStack, tmp_path: Path) -> None:
     result = train_and_register(full_stack, tmp_path, "iris", alias="keep", name="iris-keep")
+    airflow = full_stack.airflow()
+    airflow.wait_for_dags(["rollback_model"])
+    conf = {"model": "no-such-model", "alias": "x", "reason": "full stack restart"}
+    airflow.trigger("rollback_model", "keep-full-1", conf)
+    assert airflow.wait("rollback_model", "keep-full-1", timeout=600, interval=1.0).state == "success"
     stack = full_stack.stack
     stack.down()
     stack.up(log=lambda _: None)
+    # Airflow's metadata DB is the stack's PostgreSQL: the run is still there after the restart.
+    kept = full_stack.airflow().run("rollback_model", "keep-full-1")
+    assert kept.state == "success" and kept.conf["reason"] == "full stack restart"
     client = MlflowClient(full_stack.tracking_uri)
     assert client.get_model_version_by_alias("iris-keep", "keep").version == result["register"]["version"]
     mlflow.set_tracking_uri(full_stack.tracking_uri)

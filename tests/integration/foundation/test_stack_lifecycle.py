@@ -6,7 +6,7 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
-from ops.stack import Stack, StackError
+from ops.local.stack import Stack, StackError
 from tests.support.stack import RunningStack, stack_settings, train_and_register
 
 

@@ -21,6 +21,14 @@ from tests.support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 ROW = [5.1, 3.5, 1.4, 0.2]
+COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+
+
+def iris_body(*rows: list[float]) -> dict[str, Any]:
+    """A scoring body of iris rows with named columns (pyfunc refuses positional rows)."""
+    return {"dataframe_split": {"columns": COLUMNS, "data": [list(r) for r in rows or [ROW]]}}
+
+
 FAST = {
     "resolve_interval_seconds": 2,
     "retry_interval_seconds": 0.5,
@@ -71,9 +79,7 @@ class GatewayProcess:
         return self.client.get(f"/v1/models/{model}").raise_for_status().json()
 
     def predict(self, model: str, row: list[float] | None = None, **headers: str) -> httpx.Response:
-        return self.client.post(
-            f"/v1/models/{model}/predict", json={"instances": [row or ROW]}, headers=headers
-        )
+        return self.client.post(f"/v1/models/{model}/predict", json=iris_body(row or ROW), headers=headers)
 
     def reload(self, alias: str, model: str | None = None) -> httpx.Response:
         params = {"model": model} if model else None
@@ -190,9 +196,7 @@ class Traffic:
                 n += 1
                 headers = {"X-Routing-Key": f"user-{index}-{n}"} if keyed else {}
                 try:
-                    r = client.post(
-                        f"/v1/models/{self.model}/predict", json={"instances": [ROW]}, headers=headers
-                    )
+                    r = client.post(f"/v1/models/{self.model}/predict", json=iris_body(), headers=headers)
                     entry = (r.status_code, r.headers.get("x-model-version"))
                     if r.status_code != 200:
                         with self._lock:

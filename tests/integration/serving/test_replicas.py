@@ -18,7 +18,7 @@ def _versions(gateway) -> dict[str, str | None]:
 def _state_url(store: str, request, tmp_path) -> str:
     if store == "sqlite":
         return f"sqlite:///{tmp_path / 'shared.db'}"
-    from ops.stack.services import serving_state_url
+    from ops.local.stack.services import serving_state_url
 
     # the full stack's PostgreSQL (database `serving`), as in production
     return serving_state_url(request.getfixturevalue("full_stack").settings)

@@ -120,7 +120,7 @@ def test_a_canary_starts_once_while_replicas_load_at_different_speeds(versions, 
 
 
 def test_a_canary_that_answers_4xx_is_aborted(versions, misfits, gateways):
-    """Defect: decode and schema errors (422) were never counted: a canary answering 103 of 200 requests
+    """Defect: decode and schema errors (4xx) were never counted: a canary answering 103 of 200 requests
     with 4xx stayed "running" at step 0 forever."""
     champion, challenger = _alias("t-4xx-champion"), _alias("t-4xx-challenger")
     versions.set_alias(champion, versions.v_a)
@@ -136,7 +136,7 @@ def test_a_canary_that_answers_4xx_is_aborted(versions, misfits, gateways):
     rejected = 0
     for i in range(400):
         answer = gateway.predict("iris", **{"X-Routing-Key": f"user-{i}"})
-        rejected += answer.status_code == 422
+        rejected += 400 <= answer.status_code < 500
         if rejected >= 10 and gateway.status("iris")["canary"]["status"] == "aborted":
             break
     canary = wait_for(
@@ -277,16 +277,11 @@ def test_a_promotion_cut_by_kill_9_is_finished_after_a_restart(versions, misfits
     champion, challenger = _alias("t-kill-champion"), _alias("t-kill-challenger")
     versions.set_alias(champion, versions.v_a)
     versions.set_alias(challenger, misfits.slow_load)
-    config = {
-        **_canary(
-            champion, challenger, steps=[100], interval_seconds=1,
-            gates={
-                "min_requests": 5, "max_error_rate": 0.5, "max_p99_ms": 5000, "max_p99_ratio": 50,
-                "window_seconds": 60,
-            },
-        ),
-        "lease_seconds": 3,
-    }  # fmt: skip
+    # one step of 100 %: only the absolute gates apply (the challenger is a pyfunc model)
+    config = _canary(
+        champion, challenger, steps=[100], interval_seconds=1,
+        gates={"min_requests": 5, "max_error_rate": 0.5, "max_p99_ms": 5000, "window_seconds": 60},
+    )  # fmt: skip
     state = f"sqlite:///{tmp_path / 'state.db'}"
     gateway = gateways(config, versions.tracking_uri, state_url=state, folder=tmp_path / "a")
     gateway.wait_ready()
@@ -348,9 +343,9 @@ def test_failing_loads_back_off_and_are_visible(versions, spare, gateways, mlflo
             rf'serving_reloads_total{{alias="{alias}",model="iris",result="failure"}} ([0-9.]+)', text
         )
         attempts = float(found.group(1)) if found else 0.0
+        # back-off 0.5, 1, 2, 4, 8 s: at most 6 attempts in the first ~11 s (a fixed 0.5 s retry makes 20+)
+        assert 2 <= attempts <= 6, attempts
         failure = gateway.status("iris")["variants"][0]["load_failure"]
-    # back-off 0.5, 1, 2, 4, 8 s: at most 6 attempts in the first ~11 s (a fixed 0.5 s retry makes 20+)
-    assert 2 <= attempts <= 6, attempts
     assert failure["version"] == spare and failure["attempts"] >= 2 and failure["retry_in_seconds"] >= 0
     assert gateway.client.get("/readyz").status_code == 503
 

@@ -53,7 +53,8 @@ class FakeModel:
     registered_model: str = "m"
     load_seconds: float = 0.01
     loaded_at: float = field(default_factory=time.time)
-    numeric: bool = True
+    fast_path: bool = True
+    fast_reason: str | None = None
 
 
 class MemoryRegistry:

@@ -6,7 +6,7 @@ import pytest
 
 from serving import rollout
 from serving.config import parse_config
-from serving.errors import BadInput, Conflict
+from serving.errors import Conflict, Invalid
 from serving.traffic import effective_weights
 
 
@@ -115,9 +115,9 @@ def test_weights_are_checked_and_pause_a_running_canary():
     record = rollout.initial_record(CANARY)
     rollout.move_alias(CANARY, record, "champion", "1", "resolver", "resolver", 0.0)
     rollout.move_alias(CANARY, record, "challenger", "2", "reload", "dag", 1.0)
-    with pytest.raises(BadInput, match="sum to 100"):
+    with pytest.raises(Invalid, match="sum to 100"):
         rollout.set_weights(CANARY, record, {"champion": 60}, "ops")
-    with pytest.raises(BadInput, match="'z'"):
+    with pytest.raises(Invalid, match="'z'"):
         rollout.set_weights(CANARY, record, {"z": 100}, "ops")
     rollout.set_weights(CANARY, record, {"champion": 70, "challenger": 30}, "ops")
     assert record.canary.status == "manual" and record.weights == {"champion": 70, "challenger": 30}

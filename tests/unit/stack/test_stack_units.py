@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from ops.stack.envfile import read_env_file, write_env_file
-from ops.stack.services import mlflow_server, s3_server, weed_ports
-from ops.stack.settings import StackSettings
-from ops.stack.slack_sink import decode_payload
+from ops.local.stack.envfile import read_env_file, write_env_file
+from ops.local.stack.services import mlflow_server, s3_server, weed_ports
+from ops.local.stack.settings import StackSettings
+from ops.local.stack.slack_sink import decode_payload
 
 
 def test_env_file_keeps_generated_key(tmp_path: Path) -> None:
@@ -49,7 +49,7 @@ def test_s3_server_binds_loopback_on_distinct_ports(tmp_path: Path) -> None:
 def test_pid_files_ignore_a_reused_pid(tmp_path: Path) -> None:
     import os
 
-    from ops.stack.process import read_pid, start_time
+    from ops.local.stack.process import read_pid, start_time
 
     pid_file = tmp_path / "svc.pid"
     pid_file.write_text(f"{os.getpid()} {start_time(os.getpid())}\n")

@@ -1,0 +1,5 @@
+import sys
+
+from commit_trigger.cli import main
+
+sys.exit(main())

@@ -1,0 +1,150 @@
+"""The processes of the local stack: how each is started and how its health is checked."""
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ops.local.stack.settings import StackSettings
+
+
+@dataclass(frozen=True)
+class Service:
+    """A background process of the stack with an HTTP health check: health_url answers below 500 or,
+    with health_key, its JSON reports that component `healthy` (Airflow's /api/v2/monitor/health)."""
+
+    name: str
+    argv: list[str]
+    health_url: str
+    env: dict[str, str] = field(default_factory=dict)
+    health_key: str | None = None
+
+    def log_file(self, settings: StackSettings) -> Path:
+        return settings.logs_dir / f"{self.name}.log"
+
+    def pid_file(self, settings: StackSettings) -> Path:
+        return settings.run_dir / f"{self.name}.pid"
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def weed_ports(settings: StackSettings) -> dict[str, int]:
+    """SeaweedFS listens on several ports; they are laid out from one base port."""
+    base = settings.weed_base_port
+    return {
+        "master.port": base,
+        "master.port.grpc": base + 1,
+        "volume.port": base + 2,
+        "volume.port.grpc": base + 3,
+        "filer.port": base + 4,
+        "filer.port.grpc": base + 5,
+        "s3.port.grpc": base + 6,
+    }
+
+
+def s3_server(settings: StackSettings) -> Service:
+    """SeaweedFS (master, volume, filer) with its S3 gateway, bound to loopback only."""
+    data = settings.state_dir / "s3"
+    data.mkdir(parents=True, exist_ok=True)
+    ports = [f"-{flag}={port}" for flag, port in weed_ports(settings).items()]
+    argv = [
+        _bin("weed"),
+        "server",
+        f"-dir={data}",
+        f"-ip={settings.host}",
+        f"-ip.bind={settings.host}",
+        "-filer",
+        "-s3",
+        f"-s3.port={settings.s3_port}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-master.volumeSizeLimitMB=256",
+        "-volume.max=32",
+        # A single master: elect itself on every start instead of waiting for a raft quorum it had before.
+        "-master.resumeState=false",
+        f"-master.peers={settings.host}:{settings.weed_base_port}",
+        *ports,
+    ]
+    return Service("s3", argv, settings.s3_endpoint_url + "/healthz")
+
+
+def mlflow_store(settings: StackSettings) -> tuple[str, str, dict[str, str]]:
+    """Backend store URI, artifact destination and extra env for the mode."""
+    if settings.mode == "full":
+        env = {
+            "MLFLOW_S3_ENDPOINT_URL": settings.s3_endpoint_url,
+            "AWS_ACCESS_KEY_ID": settings.aws_access_key_id,
+            "AWS_SECRET_ACCESS_KEY": settings.aws_secret_access_key,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        return (
+            f"{settings.postgres_url}/mlflow".replace("postgresql://", "postgresql+psycopg2://"),
+            f"s3://{settings.s3_bucket}/artifacts",
+            env,
+        )
+    folder = settings.state_dir / "mlflow"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'mlflow.db'}", str(folder / "artifacts"), {}
+
+
+def mlflow_server(settings: StackSettings) -> Service:
+    """The MLflow tracking server with proxied artifacts (--serve-artifacts)."""
+    backend, artifacts, env = mlflow_store(settings)
+    # The job runner serves GenAI features (scorers, trace rollups) and adds six worker processes.
+    env = {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    argv = [
+        _bin("mlflow"),
+        "server",
+        "--backend-store-uri",
+        backend,
+        "--serve-artifacts",
+        "--artifacts-destination",
+        artifacts,
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.mlflow_port),
+        "--workers",
+        "2" if settings.mode == "full" else "1",
+    ]
+    return Service("mlflow", argv, settings.mlflow_uri + "/health", env)
+
+
+def slack_sink(settings: StackSettings) -> Service:
+    """The local Slack webhook sink writing .stack/slack.jsonl."""
+    argv = [
+        sys.executable,
+        "-m",
+        "ops.local.stack.slack_sink",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.slack_sink_port),
+        "--file",
+        str(settings.slack_log),
+    ]
+    return Service("slack-sink", argv, f"http://{settings.host}:{settings.slack_sink_port}/")
+
+
+def serving_state_url(settings: StackSettings) -> str:
+    if settings.mode == "full":
+        return settings.postgres_url.replace("postgresql://", "postgresql+psycopg2://") + "/serving"
+    folder = settings.state_dir / "serving"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'state.db'}"
+
+
+def gateway(settings: StackSettings, api_key: str) -> Service:
+    """The serving gateway with the demo config, its state store and the Slack sink."""
+    env = {
+        "SERVING_CONFIG": str(settings.serving_config),
+        "SERVING_HOST": settings.host,
+        "SERVING_PORT": str(settings.serving_port),
+        "MLFLOW_TRACKING_URI": settings.mlflow_uri,
+        "SERVING_STATE_URL": serving_state_url(settings),
+        "INTERNAL_API_KEY": api_key,
+        "SLACK_WEBHOOK_URL": settings.slack_webhook_url,
+        "LOG_DIR": str(settings.logs_dir / "serving"),
+    }
+    return Service("gateway", [sys.executable, "-m", "serving"], settings.serving_url + "/healthz", env)

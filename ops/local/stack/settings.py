@@ -1,0 +1,76 @@
+"""Local stack settings: mode, ports and where its state lives (all overridable by environment)."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class StackSettings(BaseSettings):
+    """Everything that decides how the local stack runs."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    mode: Literal["embedded", "full"] = Field(default="embedded", alias="MLOPS_STACK")
+    state_dir: Path = Field(default=REPO_ROOT / ".stack", alias="MLOPS_STACK_DIR")
+    host: str = Field(default="127.0.0.1", alias="MLOPS_STACK_HOST")
+    mlflow_port: int = Field(default=5000, alias="MLFLOW_PORT")
+    serving_port: int = Field(default=8000, alias="SERVING_PORT")
+    slack_sink_port: int = Field(default=8025, alias="SLACK_SINK_PORT")
+    airflow_port: int = Field(default=8080, alias="AIRFLOW_PORT")
+    postgres_port: int = Field(default=5433, alias="POSTGRES_PORT")
+    s3_port: int = Field(default=8333, alias="S3_PORT")
+    weed_base_port: int = Field(default=9333, alias="WEED_BASE_PORT")
+    s3_bucket: str = Field(default="mlflow", alias="MLFLOW_S3_BUCKET")
+    aws_access_key_id: str = Field(default="mlops-local", alias="AWS_ACCESS_KEY_ID")
+    aws_secret_access_key: str = Field(default="mlops-local-secret", alias="AWS_SECRET_ACCESS_KEY")
+    with_gateway: bool = Field(default=True, alias="MLOPS_STACK_GATEWAY")
+    with_airflow: bool = Field(default=True, alias="MLOPS_STACK_AIRFLOW")
+    airflow_parallelism: int = Field(default=4, ge=2, alias="MLOPS_AIRFLOW_PARALLELISM")
+    serving_config: Path = Field(
+        default=REPO_ROOT / "serving" / "examples" / "local.yaml", alias="SERVING_CONFIG"
+    )
+    start_timeout: float = Field(default=90.0, alias="MLOPS_STACK_TIMEOUT")
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def mlflow_uri(self) -> str:
+        return f"http://{self.host}:{self.mlflow_port}"
+
+    @property
+    def serving_url(self) -> str:
+        return f"http://{self.host}:{self.serving_port}"
+
+    @property
+    def slack_webhook_url(self) -> str:
+        return f"http://{self.host}:{self.slack_sink_port}/services/local/webhook"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://{self.host}:{self.airflow_port}"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.state_dir / "airflow"
+
+    @property
+    def slack_log(self) -> Path:
+        return self.state_dir / "slack.jsonl"
+
+    @property
+    def s3_endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.s3_port}"
+
+    @property
+    def postgres_url(self) -> str:
+        return f"postgresql://mlops:mlops@{self.host}:{self.postgres_port}"
