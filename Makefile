@@ -42,7 +42,7 @@ test: install ## Run unit, integration and end-to-end tests
 lint: install ## ruff, yamllint, helm lint/render, manifest validation, policy checks
 	@bash ci/lint.sh
 
-bench: install ## Benchmark the serving gateway against mlflow serve and MLServer
+bench: install ## Benchmark the serving gateway against mlflow serve, MLServer and KServe
 	@bash ci/system-deps.sh wrk
 	@$(PY) -m bench.serving
 

@@ -12,21 +12,30 @@ from fastapi.responses import Response
 from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving.api import admin, predict, status
+from serving.api import admin, predict, scoring, status, v2
 from serving.config import ServingConfig, load_config
 from serving.errors import ServingError
 from serving.fastpath import FastPath
 from serving.gateway import Gateway
-from serving.predict import error_body
+from serving.predict import error_reply, request_id
 from serving.settings import Settings
 
 
-def _error(status_code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+def _error(
+    request: Request,
+    status_code: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    detail: str | None = None,
+) -> Response:
+    """An error in the protocol's shape; `detail` (URIs, reasons) only for callers with the admin key."""
+    rid = request_id(request.headers)
+    if detail and getattr(request.state, "admin", False):
+        message = detail
+    kind = "v2" if request.url.path.startswith("/v2") else "mlflow"
+    status, body, extra = error_reply(kind, status_code, message, rid)
     return Response(
-        error_body(status_code, message),
-        status_code=status_code,
-        media_type="application/json",
-        headers=headers,
+        body, status_code=status, media_type="application/json", headers={**(headers or {}), **dict(extra)}
     )
 
 
@@ -59,26 +68,30 @@ def build_api(settings: Settings, config: ServingConfig) -> FastAPI:
         "(single, A/B, canary, blue-green, shadow). See docs/serving.md.",
         lifespan=lifespan,
     )
-    app.include_router(predict.router)
-    app.include_router(admin.router)
-    app.include_router(status.router)
+    for router in (predict.router, admin.router, status.router, v2.router, scoring.router):
+        app.include_router(router)
 
     @app.exception_handler(ServingError)
-    async def _serving_error(_: Request, error: ServingError) -> Response:
-        return _error(error.status, error.message)
+    async def _serving_error(request: Request, error: ServingError) -> Response:
+        if error.status >= 500 and error.detail:
+            logger.warning("{} {} failed: {}", request.method, request.url.path, error.detail)
+        return _error(request, error.status, error.message, detail=error.detail)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, error: RequestValidationError) -> Response:
-        return _error(422, _validation_message(error))
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
+        return _error(request, 422, _validation_message(error))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, error: StarletteHTTPException) -> Response:
-        return _error(error.status_code, str(error.detail), getattr(error, "headers", None))
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
+        return _error(request, error.status_code, str(error.detail), getattr(error, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> Response:
-        logger.opt(exception=error).error("unhandled error on {} {}", request.method, request.url.path)
-        return _error(500, f"internal error: {type(error).__name__}")
+        rid = request_id(request.headers)
+        logger.opt(exception=error).error(
+            "request {} ({} {}) failed unexpectedly", rid, request.method, request.url.path
+        )
+        return _error(request, 500, "internal error")
 
     return app
 

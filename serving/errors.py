@@ -1,28 +1,39 @@
-"""Typed errors of the gateway and the HTTP status each one maps to (one map, one place)."""
+"""Typed errors of the gateway and the HTTP status each one maps to (one map, one place).
+
+`message` goes to every caller, so it never holds a URI, a file path or an exception's text; `detail`
+(optional) holds those for the log and for callers with the admin key.
+"""
 
 from __future__ import annotations
 
 
 class ServingError(Exception):
-    """Base class: `status` is the HTTP status code, the message goes to the client as is."""
+    """Base class: `status` is the HTTP status code, `message` is safe to show to anyone."""
 
     status = 500
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail
 
 
 class BadInput(ServingError):
-    """The request body does not fit the model's signature or the scoring protocol."""
+    """The request body does not fit the protocol or the model's signature (400, as MLflow answers)."""
 
-    status = 422
+    status = 400
 
 
 class BadRequest(ServingError):
     """The request is malformed in a way unrelated to the model inputs."""
 
     status = 400
+
+
+class Invalid(ServingError):
+    """An admin request is well-formed but its values are not acceptable (e.g. weights not summing to 100)."""
+
+    status = 422
 
 
 class Unauthorized(ServingError):
@@ -32,7 +43,7 @@ class Unauthorized(ServingError):
 
 
 class NotFound(ServingError):
-    """Unknown model, variant or alias."""
+    """Unknown model, variant, version or alias."""
 
     status = 404
 
@@ -47,6 +58,12 @@ class PayloadTooLarge(ServingError):
     """The body exceeds the configured limit."""
 
     status = 413
+
+
+class UnsupportedMediaType(ServingError):
+    """A content type or charset the protocol does not take."""
+
+    status = 415
 
 
 class Unavailable(ServingError):

@@ -1,24 +1,25 @@
 """A loaded model version and its predict paths.
 
-Numeric tabular sklearn models skip pandas and pyfunc: the request decodes straight into a float64
-matrix in signature column order and goes to the estimator's predict function. Everything else goes
-through the pyfunc model with a DataFrame, as `mlflow models serve` does.
+Every model is loaded with `mlflow.pyfunc`, which decides every request the fast path cannot. The
+numpy fast path (`serving.exactness`) is switched on per model only when it is proven to answer
+exactly as pyfunc does; why it is off is logged once and shown in `GET /v1/models/{model}`.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from loguru import logger
 
-from serving import inputs
+from serving import oip, scoring
 from serving.errors import BadInput, ModelFailed
+from serving.exactness import FastPlan, fast_matrix, fast_tensors, plan_fast_path, prove
 
-NUMERIC_TYPES = {"double", "float", "long", "integer"}
 V2_TYPE_OF = {
     "double": "FP64",
     "float": "FP32",
@@ -30,36 +31,36 @@ V2_TYPE_OF = {
     "datetime": "BYTES",
 }
 FAST_ROWS_INLINE = 64
+SCHEMA_ERROR_CODES = ("INVALID_PARAMETER_VALUE", "BAD_REQUEST")
 
-# Estimators fitted on a DataFrame warn on every numpy call; the columns are already in fit order.
+# Estimators fitted on a DataFrame warn on every numpy call; the fast path's columns are in fit order.
 warnings.filterwarnings("ignore", message="X does not have valid feature names")
 
 
 def _tensor_meta(spec: Any, default: str = "input") -> dict[str, Any]:
     """Open Inference Protocol metadata of one signature entry (ColSpec or TensorSpec)."""
     if hasattr(spec, "shape"):
-        dtype = np.dtype(spec.type)
-        datatype = {"f": "FP", "i": "INT", "u": "UINT"}.get(dtype.kind, "BYTES")
-        if datatype != "BYTES":
-            datatype += str(dtype.itemsize * 8)
-        return {"name": spec.name or default, "datatype": datatype, "shape": list(spec.shape)}
+        return {
+            "name": spec.name or default,
+            "datatype": oip.datatype_of(np.empty(0, dtype=spec.type)),
+            "shape": list(spec.shape),
+        }
     type_name = getattr(spec.type, "name", str(spec.type))
-    return {"name": spec.name, "datatype": V2_TYPE_OF.get(type_name, "BYTES"), "shape": [-1]}
+    return {"name": spec.name or default, "datatype": V2_TYPE_OF.get(type_name, "BYTES"), "shape": [-1]}
 
 
-def jsonable(predictions: Any) -> Any:
-    """Predictions in a form orjson writes (numeric ndarrays pass through untouched)."""
-    if isinstance(predictions, np.ndarray):
-        if predictions.dtype.kind in "biuf" and predictions.flags.c_contiguous:
-            return predictions
-        return predictions.tolist()
-    if hasattr(predictions, "to_dict") and hasattr(predictions, "columns"):
-        return predictions.to_dict(orient="records")
-    if hasattr(predictions, "to_numpy"):
-        return jsonable(predictions.to_numpy())
-    if isinstance(predictions, list | tuple | dict | str | int | float | bool) or predictions is None:
-        return predictions
-    return np.asarray(predictions).tolist()
+@dataclass
+class Prepared:
+    """A request decoded for one model: the matrix (fast) or pyfunc's input and params."""
+
+    data: Any
+    fast: bool
+    params: dict[str, Any] | None = None
+
+    @property
+    def rows(self) -> int:
+        """Row count (for choosing inline or thread-pool prediction)."""
+        return len(self.data) if hasattr(self.data, "__len__") else 1
 
 
 @dataclass(eq=False)
@@ -68,126 +69,126 @@ class LoadedModel:
 
     registered_model: str
     version: str
-    columns: tuple[str, ...] | None
-    fast: Callable[[np.ndarray], Any] | None
     pyfunc: Any
+    plan: FastPlan | None
+    fast_reason: str | None
+    columns: tuple[str, ...] | None
     input_meta: list[dict[str, Any]]
     output_meta: list[dict[str, Any]]
-    example: Any = None
-    float_columns: tuple[str, ...] = ()
     load_seconds: float = 0.0
     loaded_at: float = field(default_factory=time.time)
 
     @property
-    def numeric(self) -> bool:
-        """True when requests skip pandas."""
-        return self.fast is not None
+    def fast_path(self) -> bool:
+        """True when plain numeric requests skip pandas and pyfunc."""
+        return self.plan is not None
 
-    def _call(self, fn: Callable[[Any], Any], data: Any) -> Any:
+    @property
+    def output_name(self) -> str:
+        """Name of the single output tensor in Open Inference Protocol answers."""
+        return str(self.output_meta[0]["name"]) if len(self.output_meta) == 1 else "predictions"
+
+    def prepare(self, request: scoring.ScoringRequest | oip.InferRequest) -> Prepared:
+        """Decode a request for this model: the fast path where it is exact, else pyfunc's input."""
+        if isinstance(request, oip.InferRequest):
+            columns = oip.columns_of(request, self.columns)
+            if self.plan is not None and columns is not None:
+                matrix = fast_tensors(self.plan, columns)
+                if matrix is not None:
+                    return Prepared(matrix, True)
+            return Prepared(oip.model_input(request, columns), False, request.parameters or None)
+        if self.plan is not None and request.params is None and request.frame is None:
+            matrix = fast_matrix(self.plan, request.key, request.value)
+            if matrix is not None:
+                return Prepared(matrix, True)
+        return Prepared(scoring.model_input(request), False, request.params)
+
+    def predict(self, prepared: Prepared) -> Any:
+        """Predict; schema rejections are BadInput (400), anything the model raises is ModelFailed."""
         try:
-            return fn(data)
-        except BadInput:
-            raise
+            if prepared.fast:
+                assert self.plan is not None
+                return self.plan.predict(prepared.data)
+            return self.pyfunc.predict(prepared.data, params=prepared.params)
         except Exception as error:
-            if type(error).__name__ == "MlflowException" and getattr(error, "error_code", "") in (
-                "INVALID_PARAMETER_VALUE",
-                "BAD_REQUEST",
+            if type(error).__name__.startswith("Mlflow") and getattr(error, "error_code", "") in (
+                SCHEMA_ERROR_CODES
             ):
-                text = str(getattr(error, "message", error))
-                reason = text.rsplit("Error: ", 1)[-1].strip() if "Error: " in text else text.splitlines()[0]
+                reason = scoring.reason_of(error)
+                if self.columns and not any(column in reason for column in self.columns):
+                    reason = f"{reason} (in {', '.join(map(repr, _blame(prepared.data, self.columns)))})"
                 raise BadInput(f"input does not match the model signature: {reason}") from None
-            raise ModelFailed(f"model {self.registered_model} v{self.version} failed: {error}") from None
+            raise ModelFailed(
+                f"model {self.registered_model} version {self.version} failed on this input",
+                detail=f"{type(error).__name__}: {error}",
+            ) from None
 
-    def predict_matrix(self, matrix: np.ndarray) -> Any:
-        """Predict on a float64 matrix in signature column order (fast path)."""
-        assert self.fast is not None
-        return self._call(self.fast, matrix)
 
-    def decode(self, key: str, value: Any) -> Any:
-        """MLflow scoring payload → the input this model takes."""
-        if self.fast is not None and self.columns:
-            return inputs.numeric_matrix(key, value, self.columns)
-        data = inputs.frame_input(key, value, self.columns)
-        for column in self.float_columns:  # JSON integers for float columns, as MLflow clients send them
-            if hasattr(data, "columns") and column in data.columns and data[column].dtype.kind in "iu":
-                data[column] = data[column].astype("float64")
-        return data
+def _blame(data: Any, columns: tuple[str, ...]) -> list[str]:
+    """The columns a rejected input holds nulls or mixed values in (else all of them)."""
+    if isinstance(data, dict):
+        items = [(str(k), np.asarray(v, dtype=object)) for k, v in data.items()]
+    elif hasattr(data, "columns"):
+        items = [(str(c), data[c].to_numpy(dtype=object)) for c in data.columns]
+    else:
+        items = []
+    bad = [
+        name
+        for name, values in items
+        if name in columns
+        and (any(v is None for v in values.ravel()) or len({type(v) for v in values.ravel()}) > 1)
+    ]
+    return bad or list(columns)
 
-    def decode_v2(self, tensors: list[dict[str, Any]]) -> Any:
-        """Open Inference Protocol tensors → the input this model takes."""
-        if self.fast is not None and self.columns:
-            return inputs.v2_matrix(tensors, self.columns)
-        return inputs.v2_frame(tensors)
 
-    def predict(self, data: Any) -> Any:
-        """Predict on a decoded input."""
-        if self.fast is not None:
-            return self._call(self.fast, data)
-        return self._call(self.pyfunc.predict, data)
-
-    def rows(self, data: Any) -> int:
-        """Row count of a decoded input."""
-        return len(data) if hasattr(data, "__len__") else 1
-
-    def warm_up(self) -> None:
-        """Predict once on the input example (or a zero row) so the first request pays no lazy cost."""
-        example = self.example
-        if self.fast is not None and self.columns:
-            if example is not None and hasattr(example, "columns"):
-                data = example[list(self.columns)].to_numpy(dtype=np.float64)
-            else:
-                data = np.zeros((1, len(self.columns)))
-            self.predict(data)
-        elif example is not None:
-            self.predict(example)
+def _signature_meta(
+    signature: Any,
+) -> tuple[tuple[str, ...] | None, list[dict[str, Any]], list[dict[str, Any]]]:
+    if signature is None:
+        return None, [], []
+    specs: Sequence[Any] = signature.inputs.inputs
+    input_meta = [_tensor_meta(s) for s in specs]
+    output_meta = (
+        [_tensor_meta(s, "predictions") for s in signature.outputs.inputs] if signature.outputs else []
+    )
+    named = not signature.inputs.is_tensor_spec() and all(s.name for s in specs)
+    columns = tuple(str(s.name) for s in specs) if named else None
+    return columns, input_meta, output_meta
 
 
 def build_model(registered_model: str, version: str, local_path: str, started: float) -> LoadedModel:
-    """Load the MLflow model stored at `local_path` and warm it up."""
+    """Load the MLflow model at `local_path`, decide the fast path and warm up on the input example.
+
+    Raises LoadRefused when pyfunc could not answer any input, and whatever pyfunc raises on the input
+    example (a model that cannot score its own example is not served)."""
     import mlflow.pyfunc
     from mlflow.models import Model
 
     meta = Model.load(local_path)
-    signature = meta.signature
-    columns: tuple[str, ...] | None = None
-    float_columns: tuple[str, ...] = ()
-    numeric = False
-    input_meta: list[dict[str, Any]] = []
-    output_meta: list[dict[str, Any]] = []
-    if signature is not None:
-        specs: Sequence[Any] = signature.inputs.inputs
-        input_meta = [_tensor_meta(s) for s in specs]
-        if signature.outputs is not None:
-            output_meta = [_tensor_meta(s, "predictions") for s in signature.outputs.inputs]
-        if not signature.inputs.is_tensor_spec() and all(s.name for s in specs):
-            columns = tuple(s.name for s in specs)
-            numeric = all(getattr(s.type, "name", "") in NUMERIC_TYPES for s in specs)
-            float_columns = tuple(s.name for s in specs if getattr(s.type, "name", "") in ("double", "float"))
+    pyfunc = mlflow.pyfunc.load_model(local_path)
+    columns, input_meta, output_meta = _signature_meta(meta.signature)
     try:
         example = meta.load_input_example(local_path)
     except Exception:
         example = None
-    fast = None
-    pyfunc = None
-    if numeric and "sklearn" in meta.flavors:
-        import mlflow.sklearn
-
-        estimator = mlflow.sklearn.load_model(local_path)
-        predict_fn = meta.flavors.get("python_function", {}).get("predict_fn", "predict")
-        fast = getattr(estimator, predict_fn)
-    else:
-        pyfunc = mlflow.pyfunc.load_model(local_path)
+    plan, reason = plan_fast_path(meta, pyfunc)
+    if plan is not None:
+        reason = prove(plan, pyfunc, example)  # also warms the estimator up
+        if reason is not None:
+            plan = None
+    elif example is not None:
+        pyfunc.predict(example)  # warm-up: the first request pays no lazy cost
+    if plan is None:
+        logger.info("{} version {} predicts through pyfunc: {}", registered_model, version, reason)
     model = LoadedModel(
         registered_model=registered_model,
         version=str(version),
-        columns=columns,
-        fast=fast,
         pyfunc=pyfunc,
+        plan=plan,
+        fast_reason=reason,
+        columns=columns,
         input_meta=input_meta,
         output_meta=output_meta or [{"name": "predictions", "datatype": "BYTES", "shape": [-1]}],
-        example=example,
-        float_columns=float_columns,
     )
-    model.warm_up()
     model.load_seconds = time.perf_counter() - started
     return model

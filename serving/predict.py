@@ -2,25 +2,29 @@
 
 `serve` takes the raw body and the few headers it needs and returns (status, body, headers), so the
 same code answers whether a request came through FastAPI or the fast path in `serving.fastpath`.
+Errors come in each protocol's shape: MLflow's `{"error_code", "message"}` for v1 and `/invocations`,
+`{"error"}` for the Open Inference Protocol. Every answer carries `X-Request-Id`; a 5xx message names
+the request id, never the exception, which goes to the log with that id.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import orjson
+from loguru import logger
 from starlette.concurrency import run_in_threadpool
 
-from serving import inputs
-from serving.errors import BadInput, ModelFailed, NotFound, ServingError, Unavailable
+from serving import oip, scoring
+from serving.errors import NotFound, ServingError, Unavailable
 from serving.gateway import Gateway
-from serving.model import FAST_ROWS_INLINE, jsonable
+from serving.model import FAST_ROWS_INLINE, LoadedModel
+from serving.runtime import ModelRuntime, VariantRuntime
 
-JSON = orjson.OPT_SERIALIZE_NUMPY
 ERROR_CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHENTICATED",
@@ -28,11 +32,12 @@ ERROR_CODES = {
     405: "METHOD_NOT_ALLOWED",
     409: "CONFLICT",
     413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
     422: "INVALID_PARAMETER_VALUE",
     500: "INTERNAL_ERROR",
     503: "TEMPORARILY_UNAVAILABLE",
 }
-V2_OUT = {"b": "BOOL", "i": "INT", "u": "UINT", "f": "FP"}
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 Reply = tuple[int, bytes, list[tuple[str, str]]]
 
@@ -42,99 +47,109 @@ def error_body(status: int, message: str) -> bytes:
     return orjson.dumps({"error_code": ERROR_CODES.get(status, "ERROR"), "message": message})
 
 
-def _v2_output(predictions: Any) -> dict[str, Any]:
-    array = np.asarray(predictions)
-    kind = V2_OUT.get(array.dtype.kind)
-    datatype = f"{kind}{array.dtype.itemsize * 8}" if kind and kind != "BOOL" else (kind or "BYTES")
-    data = array.ravel()
-    return {
-        "name": "predictions",
-        "datatype": datatype,
-        "shape": list(array.shape),
-        "data": data if kind else data.tolist(),
-    }
+def request_id(headers: Mapping[str, str]) -> str:
+    """The caller's X-Request-Id when it is a sane token, else a new one."""
+    given = headers.get("x-request-id")
+    return given if given and REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
 
 
-def _csv_payload(body: bytes) -> tuple[str, Any]:
-    import io
-
-    import pandas as pd
-
-    try:
-        frame = pd.read_csv(io.BytesIO(body))
-    except Exception as error:
-        raise BadInput(f"body is not valid CSV: {error}") from None
-    return "dataframe_split", frame.to_dict(orient="split", index=False)
+def error_reply(kind: str, status: int, message: str, rid: str) -> Reply:
+    """An error in the shape of the protocol `kind`."""
+    if status >= 500 and status != 503:
+        message = f"{message} (request id {rid})"
+    body = oip.error_body(message) if kind == "v2" else error_body(status, message)
+    return status, body, [("x-request-id", rid)]
 
 
 async def serve(
-    gateway: Gateway, kind: str, model_name: str | None, body: bytes, headers: Mapping[str, str]
+    gateway: Gateway,
+    kind: str,
+    model_name: str | None,
+    body: bytes,
+    headers: Mapping[str, str],
+    version: str | None = None,
 ) -> Reply:
     """Answer one predict request. kind: `v1` (predict), `mlflow` (invocations) or `v2` (infer)."""
+    rid = request_id(headers)
     try:
-        return await _serve(gateway, kind, model_name, body, headers)
+        status, payload, extra = await _serve(gateway, kind, model_name, version, body, headers)
     except ServingError as error:
-        return error.status, error_body(error.status, error.message), []
+        if error.status >= 500:
+            logger.warning("request {} failed: {}", rid, error.detail or error.message)
+        return error_reply(kind, error.status, error.message, rid)
+    except Exception as error:
+        logger.opt(exception=error).error("request {} failed unexpectedly", rid)
+        return error_reply(kind, 500, "internal error", rid)
+    extra.append(("x-request-id", rid))
+    return status, payload, extra
 
 
-async def _serve(
-    gateway: Gateway, kind: str, model_name: str | None, body: bytes, headers: Mapping[str, str]
-) -> Reply:
-    runtime = gateway.default if model_name is None else gateway.model(model_name)
+def _variant(
+    gateway: Gateway, runtime: ModelRuntime, headers: Mapping[str, str], version: str | None
+) -> tuple[VariantRuntime, LoadedModel, bool]:
+    """The variant that answers, its model, and whether it was pinned (not routed)."""
     pinned = headers.get("x-variant")
     if pinned is not None:
         gateway.check_admin(headers.get("x-api-key"))
         if pinned not in runtime.variants:
             raise NotFound(f"model {runtime.name!r} has no variant {pinned!r}")
-    if kind == "mlflow" and headers.get("content-type", "").startswith("text/csv"):
-        payload: Any = _csv_payload(body)
+    if version is not None and pinned is None:
+        variant = runtime.serving_version(version)
+        if variant is None:
+            served = sorted({v.model.version for v in runtime.primary if v.model is not None})
+            raise NotFound(
+                f"model {runtime.name!r} version {version!r} takes no traffic here; "
+                f"versions served: {', '.join(served) or 'none'}"
+            )
     else:
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError as error:
-            raise BadInput(f"body is not valid JSON: {error}") from None
-        payload = ("v2", inputs.v2_tensors(parsed)) if kind == "v2" else inputs.scoring_payload(parsed)
-    variant = runtime.choose(headers.get("x-routing-key"), pinned)
+        variant = runtime.choose(headers.get("x-routing-key"), pinned)
     model = variant.model if variant is not None else None
     if variant is None or model is None:
-        raise Unavailable(f"model {runtime.name!r} has no loaded variant yet: {'; '.join(runtime.missing())}")
-    data = model.decode_v2(payload[1]) if kind == "v2" else model.decode(*payload)
-    started = time.perf_counter()
-    try:
-        if model.fast is not None and len(data) <= FAST_ROWS_INLINE:
-            predictions = model.predict(data)
+        raise Unavailable(f"model {runtime.name!r} has no loaded version yet")
+    if version is not None and model.version != version:
+        raise NotFound(f"variant {variant.name!r} serves version {model.version}, not {version}")
+    return variant, model, pinned is not None
+
+
+async def _serve(
+    gateway: Gateway,
+    kind: str,
+    model_name: str | None,
+    version: str | None,
+    body: bytes,
+    headers: Mapping[str, str],
+) -> Reply:
+    arrived = time.perf_counter()
+    runtime = gateway.default if model_name is None else gateway.model(model_name)
+    request: scoring.ScoringRequest | oip.InferRequest
+    if kind == "v2":
+        request = oip.parse_infer(body, headers.get(oip.HEADER_LENGTH))
+    else:
+        request = scoring.parse(body, headers.get("content-type"))
+    variant, model, pinned = _variant(gateway, runtime, headers, version)
+    try:  # the variant's window counts every answer it caused: 4xx (its input check) and 5xx too
+        prepared = model.prepare(request)
+        started = time.perf_counter()
+        if prepared.fast and prepared.rows <= FAST_ROWS_INLINE:
+            predictions = model.predict(prepared)
         else:
-            predictions = await run_in_threadpool(model.predict, data)
-    except ModelFailed:
-        variant.record(time.perf_counter() - started, True)
+            predictions = await run_in_threadpool(model.predict, prepared)
+    except ServingError as error:
+        variant.record(time.perf_counter() - arrived, error.status)
         raise
     elapsed = time.perf_counter() - started
-    variant.record(elapsed, False)
-    if runtime.shadow is not None and pinned is None:
-        runtime.shadow.submit(
-            payload[0] if kind == "v2" else "mlflow",
-            payload[1] if kind == "v2" else payload,
-            predictions,
-            elapsed,
-        )
+    variant.record(time.perf_counter() - arrived, 200)
+    if runtime.shadow is not None and not pinned:
+        runtime.shadow.submit(request, predictions, elapsed)
     reply_headers = [("x-model-variant", variant.name), ("x-model-version", model.version)]
+    if kind == "v2":
+        assert isinstance(request, oip.InferRequest)
+        name = model.output_name
+        payload, extra = oip.encode_response(request, runtime.name, model.version, predictions, name)
+        if extra:
+            reply_headers.append(("content-type", "application/octet-stream"))
+        return 200, payload, reply_headers + extra
+    out: dict[str, Any] = {"predictions": scoring.jsonable(predictions)}
     if kind == "v1":
-        out: dict[str, Any] = {
-            "model": runtime.name,
-            "variant": variant.name,
-            "version": model.version,
-            "predictions": jsonable(predictions),
-        }
-    elif kind == "mlflow":
-        out = {"predictions": jsonable(predictions)}
-    else:
-        out = {
-            "model_name": runtime.name,
-            "model_version": model.version,
-            "id": str(uuid.uuid4()),
-            "outputs": [_v2_output(predictions)],
-        }
-    try:
-        return 200, orjson.dumps(out, option=JSON), reply_headers
-    except TypeError:
-        return 200, orjson.dumps(out, option=JSON, default=lambda o: np.asarray(o).tolist()), reply_headers
+        out = {"model": runtime.name, "variant": variant.name, "version": model.version, **out}
+    return 200, scoring.dumps(out), reply_headers

@@ -13,6 +13,7 @@ import time
 import weakref
 
 from serving.errors import NotFound, Unavailable
+from serving.exactness import LoadRefused
 from serving.model import LoadedModel, build_model
 
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -40,7 +41,10 @@ class Registry:
         not_found = code == "INVALID_PARAMETER_VALUE" and "not found" in str(error).lower()
         if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or not_found:
             return NotFound(f"{what} does not exist in MLflow")
-        return Unavailable(f"MLflow at {self.tracking_uri} failed for {what}: {_reason(error)}")
+        return Unavailable(
+            f"MLflow is unreachable or failed for {what}",
+            detail=f"MLflow at {self.tracking_uri} failed for {what}: {_reason(error)}",
+        )
 
     def resolve(self, registered_model: str, alias: str) -> str:
         """Version the alias points to; NotFound if the alias is not set, Unavailable if MLflow fails."""
@@ -57,6 +61,15 @@ class Registry:
             raise self._classify(
                 error, f"version {version} of registered model {registered_model!r}"
             ) from None
+
+    def delete_alias(self, registered_model: str, alias: str) -> None:
+        """Remove the alias (a compensation back to "no version"); a missing alias is fine."""
+        try:
+            self.client.delete_registered_model_alias(registered_model, alias)
+        except Exception as error:
+            classified = self._classify(error, f"alias {alias!r} of registered model {registered_model!r}")
+            if not isinstance(classified, NotFound):
+                raise classified from None
 
     def load(self, registered_model: str, version: str) -> LoadedModel:
         """Download, load and warm up one version; Unavailable with the reason on any failure."""
@@ -78,11 +91,15 @@ class Registry:
             ) from None
         try:
             model = build_model(registered_model, version, local, started)
+        except LoadRefused as error:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise Unavailable(f"refusing {registered_model} version {version}: {error}") from None
         except Exception as error:
             shutil.rmtree(workdir, ignore_errors=True)
-            raise Unavailable(f"cannot load {registered_model} version {version}: {_reason(error)}") from None
-        if model.pyfunc is None:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:  # pyfunc models may read their files after load: keep them while the model lives
-            weakref.finalize(model, shutil.rmtree, workdir, True)
+            raise Unavailable(
+                f"cannot load {registered_model} version {version} ({type(error).__name__})",
+                detail=f"cannot load {registered_model} version {version}: {_reason(error)}",
+            ) from None
+        # pyfunc models may read their files after load: keep them while the model lives
+        weakref.finalize(model, shutil.rmtree, workdir, True)
         return model

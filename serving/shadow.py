@@ -9,13 +9,21 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from serving.runtime import VariantRuntime
+
+class ShadowTarget(Protocol):
+    """What the runner needs of a shadow variant: its name and the model it serves now."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model(self) -> Any: ...
 
 
 @dataclass
@@ -63,7 +71,7 @@ def agreeing_rows(primary: Any, shadow: Any) -> tuple[int, int]:
 class ShadowRunner:
     """Worker thread replaying requests on the shadow variants of one model."""
 
-    def __init__(self, model: str, shadows: list[VariantRuntime], metrics: Any, size: int) -> None:
+    def __init__(self, model: str, shadows: Sequence[ShadowTarget], metrics: Any, size: int) -> None:
         self.model = model
         self.shadows = shadows
         self.metrics = metrics
@@ -72,10 +80,10 @@ class ShadowRunner:
         self._thread = threading.Thread(target=self._work, name=f"shadow-{model}", daemon=True)
         self._thread.start()
 
-    def submit(self, decode: str, payload: Any, primary: Any, primary_seconds: float) -> None:
-        """Queue a copy of a request; drop it when the queue is full."""
+    def submit(self, request: Any, primary: Any, primary_seconds: float) -> None:
+        """Queue a copy of a decoded request; drop it when the queue is full."""
         try:
-            self._queue.put_nowait((decode, payload, primary, primary_seconds))
+            self._queue.put_nowait((request, primary, primary_seconds))
         except queue.Full:
             for variant in self.shadows:
                 self.stats[variant.name].dropped += 1
@@ -101,17 +109,14 @@ class ShadowRunner:
             finally:
                 self._queue.task_done()
 
-    def _compare(
-        self, variant: VariantRuntime, decode: str, payload: Any, primary: Any, seconds: float
-    ) -> None:
+    def _compare(self, variant: ShadowTarget, request: Any, primary: Any, seconds: float) -> None:
         model = variant.model
         if model is None:
             return
         stats = self.stats[variant.name]
         started = time.perf_counter()
         try:
-            data = model.decode_v2(payload) if decode == "v2" else model.decode(*payload)
-            output = model.predict(data)
+            output = model.predict(model.prepare(request))
         except Exception:
             stats.errors += 1
             self.metrics.shadow_errors.labels(self.model, variant.name).inc()

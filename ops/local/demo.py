@@ -24,6 +24,7 @@ import httpx
 from airflow_rest import AirflowClient, DagRun, TaskInstance
 from ops.local import control_demo
 from ops.local.airflow import API_USER
+from ops.local.examples import example_body, predict_each_type, register_examples
 from ops.local.stack import Stack, StackSettings
 from ops.local.stack.settings import REPO_ROOT
 from ops.local.stack.slack_sink import read_messages
@@ -138,6 +139,8 @@ def main() -> int:
     challenger = demo.trigger(TRAIN, "challenger", conf, "a new version → challenger under the canary")
     failed, rollback, before, broken = demo.failure_and_rollback()
     restored = demo.alias_version("challenger")
+    say("==> text and image examples (trainer CLI → MLflow → gateway)")
+    register_examples(stack, say)
     summary(demo, mark, before, broken, restored)
     through_api = control_demo.run(stack, say) if stack.settings.with_control else True
     ok = (
@@ -169,13 +172,14 @@ def summary(demo: Demo, mark: int, before: str | None, broken: str, restored: st
     for variant in status["variants"]:
         response = httpx.post(
             f"{gateway}/v1/models/{MODEL}/predict",
-            json={"inputs": [[5.1, 3.5, 1.4, 0.2]]},
+            json=example_body("tabular"),
             headers={"X-API-Key": demo.env["INTERNAL_API_KEY"], "X-Variant": variant["name"]},
             timeout=30,
         )
         body = response.json()
         predictions = body.get("predictions", body)
         say(f"prediction from {variant['name']}: {predictions} (version {body.get('version')})")
+    predict_each_type(gateway, say)
     say(f"Slack messages ({settings.slack_log}):")
     for message in read_messages(settings.slack_log)[mark:]:
         say("  " + (message.get("text") or json.dumps(message))[:240].replace("\n", " | "))
@@ -187,7 +191,7 @@ def summary(demo: Demo, mark: int, before: str | None, broken: str, restored: st
     say(f"gateway:    {gateway}  (GET /v1/models/{MODEL}, POST /v1/models/{MODEL}/predict, docs at /docs)")
     say(
         f"  curl -s {gateway}/v1/models/{MODEL}/predict -H 'Content-Type: application/json' "
-        "-H 'X-Routing-Key: user-42' -d '{\"inputs\": [[5.1, 3.5, 1.4, 0.2]]}'"
+        f"-H 'X-Routing-Key: user-42' -d '{json.dumps(example_body('tabular'))}'"
     )
     say("the stack stays up: `make status`, `make down`")
 

@@ -24,6 +24,7 @@ GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 def require_admin(request: Request, key: Annotated[str | None, Security(api_key_header)] = None) -> str:
     """Check X-API-Key; answer the actor name recorded in the audit log."""
     get_gateway(request).check_admin(key)
+    request.state.admin = True  # errors may now carry their detail (URIs, reasons)
     actor = request.headers.get("x-actor")
     client = request.client.host if request.client else "unknown"
     return f"{actor} ({client})" if actor else client

@@ -14,20 +14,26 @@ from serving.api.schemas import (
     V2InferResponse,
     body_doc,
 )
+from serving.fastpath import WANTED
 from serving.predict import serve
 
 router = APIRouter(tags=["predict"])
 
 
-async def _answer(gateway: GatewayDep, request: Request, kind: str, model: str | None) -> Response:
+async def _answer(
+    gateway: GatewayDep, request: Request, kind: str, model: str | None, version: str | None = None
+) -> Response:
     body = await body_bytes(request)
-    headers = {
-        k: v
-        for k, v in request.headers.items()
-        if k in ("x-routing-key", "x-variant", "x-api-key", "content-type")
-    }
-    status, payload, extra = await serve(gateway, kind, model, body, headers)
-    return Response(payload, status_code=status, media_type="application/json", headers=dict(extra))
+    wanted = {name.decode() for name in WANTED}
+    headers = {k: v for k, v in request.headers.items() if k in wanted}
+    status, payload, extra = await serve(gateway, kind, model, body, headers, version)
+    media = dict(extra).pop("content-type", "application/json")
+    return Response(
+        payload,
+        status_code=status,
+        media_type=media,
+        headers={k: v for k, v in extra if k != "content-type"},
+    )
 
 
 @router.post(
@@ -64,5 +70,17 @@ async def invocations(request: Request, gateway: GatewayDep) -> Response:
     summary="Open Inference Protocol (KServe v2) inference",
 )
 async def infer(model: str, request: Request, gateway: GatewayDep) -> Response:
-    """One (n, k) tensor or one tensor per signature column."""
+    """One [rows, columns] tensor or one tensor per signature column; JSON or binary tensor data."""
     return await _answer(gateway, request, "v2", model)
+
+
+@router.post(
+    "/v2/models/{model}/versions/{version}/infer",
+    response_model=V2InferResponse,
+    responses=ERRORS,
+    openapi_extra=body_doc(V2InferRequest),
+    summary="Open Inference Protocol inference on one version",
+)
+async def infer_version(model: str, version: str, request: Request, gateway: GatewayDep) -> Response:
+    """Answered by the variant that serves `version` and takes traffic (404 when none does)."""
+    return await _answer(gateway, request, "v2", model, version)

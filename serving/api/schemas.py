@@ -44,14 +44,24 @@ class V2Tensor(BaseModel):
     name: str
     shape: list[int]
     datatype: str
-    data: list[Any]
+    parameters: dict[str, Any] | None = None
+    data: list[Any] | None = None
+
+
+class V2RequestedOutput(BaseModel):
+    """An output the caller wants (`parameters.binary_data` for the binary extension)."""
+
+    name: str
+    parameters: dict[str, Any] | None = None
 
 
 class V2InferRequest(BaseModel):
-    """Open Inference Protocol inference request."""
+    """Open Inference Protocol inference request (JSON; binary tensor data after the JSON header)."""
 
     id: str | None = None
+    parameters: dict[str, Any] | None = None
     inputs: list[V2Tensor]
+    outputs: list[V2RequestedOutput] | None = None
 
 
 class V2InferResponse(BaseModel):
@@ -59,7 +69,7 @@ class V2InferResponse(BaseModel):
 
     model_name: str
     model_version: str
-    id: str
+    id: str | None = None
     outputs: list[V2Tensor]
 
 
@@ -114,5 +124,5 @@ def body_doc(model: type[BaseModel]) -> dict[str, Any]:
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (401, 404, 409, 413, 422, 500, 503)
+    code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 413, 415, 422, 500, 503)
 }

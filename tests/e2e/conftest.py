@@ -111,7 +111,8 @@ class Loop:
         return response.json()["model_version"]["version"] if response.status_code == 200 else None
 
     def predict(self, variant: str, model: str = "iris") -> dict[str, Any]:
-        body = {"inputs": [[5.1, 3.5, 1.4, 0.2]]}
+        columns = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+        body = {"dataframe_split": {"columns": columns, "data": [[5.1, 3.5, 1.4, 0.2]]}}
         headers = {"X-Variant": variant, "X-API-Key": self.running.stack.api_key()}
         response = httpx.post(
             f"{self.running.settings.serving_url}/v1/models/{model}/predict",

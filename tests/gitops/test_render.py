@@ -87,6 +87,19 @@ def test_serving_prod_is_highly_available_and_uses_postgres_state(rendered: rend
     ]
 
 
+def test_serving_runs_one_process_per_pod_named_after_the_pod(rendered: render.RenderResult) -> None:
+    """Defect: prod ran `workers: 2` in one pod; both workers shared one replica id (heartbeats
+    overwrote each other), each had its own Prometheus registry, and neither set up logging."""
+    for env in ENVS:
+        container = find(objects(rendered, f"serving-{env}"), "Deployment")["spec"]["template"]["spec"]
+        container = container["containers"][0]
+        variables = {e["name"]: e for e in container["env"]}
+        assert variables.get("SERVING_WORKERS", {"value": "1"})["value"] == "1", env
+        assert variables["SERVING_REPLICA_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    hpa = find(objects(rendered, "serving-prod"), "HorizontalPodAutoscaler")["spec"]
+    assert [m["resource"]["name"] for m in hpa["metrics"]] == ["cpu"]
+
+
 def test_every_ingress_has_tls_from_the_internal_ca(rendered: render.RenderResult) -> None:
     ingresses = [m.doc for m in rendered.manifests if m.doc["kind"] == "Ingress"]
     assert len(ingresses) >= len(ENVS) * 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,9 +10,11 @@ from typing import Any
 
 import pytest
 
-from tests.integration.serving.support import GatewayProcess, start_gateway
+from tests.integration.serving.corpus import Entry, digits_entry, log_corpus, text_entry
+from tests.integration.serving.support import GatewayProcess, start_gateway, wait_for
 
 MODEL = "gw-iris"
+CORPUS_START_SECONDS = 900
 
 
 @dataclass
@@ -36,30 +39,43 @@ class Versions:
         return str(self.client().get_model_version_by_alias(self.name, alias).version)
 
 
-def _register_faulty(tracking_uri: str, name: str) -> str:
+IRIS_COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+
+
+def _register_pyfunc(
+    tracking_uri: str, name: str, python_model: Any, columns: list[str] = IRIS_COLUMNS
+) -> str:
+    """Log a pyfunc model (its module pickled by value) with a double-column signature; its version."""
+    import sys
+
     import cloudpickle
     import mlflow
     import pandas as pd
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    from tests.integration.serving import faulty_model
-
-    cloudpickle.register_pickle_by_value(faulty_model)
-    columns = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
-    example = pd.DataFrame([[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3]], columns=columns)
+    cloudpickle.register_pickle_by_value(sys.modules[type(python_model).__module__])
+    example = pd.DataFrame(
+        [[5.1, 3.5, 1.4, 0.2][: len(columns)], [6.2, 2.9, 4.3, 1.3][: len(columns)]], columns=columns
+    )
     signature = ModelSignature(Schema([ColSpec("double", c) for c in columns]), Schema([ColSpec("long")]))
     mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment("gw-faulty")
+    mlflow.set_experiment("gw-pyfunc")
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=faulty_model.FaultyModel(),
+            python_model=python_model,
             signature=signature,
             input_example=example,
             registered_model_name=name,
         )
     return str(info.registered_model_version)
+
+
+def _register_faulty(tracking_uri: str, name: str) -> str:
+    from tests.integration.serving import faulty_model
+
+    return _register_pyfunc(tracking_uri, name, faulty_model.FaultyModel())
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +91,35 @@ def versions(mlflow_stack: Any, register_model: Callable[..., dict]) -> Versions
         str(second["register"]["version"]),
         faulty,
     )
+
+
+@dataclass
+class Misfits:
+    """Versions of `gw-iris` that misbehave: slow to load, slow to answer, a different signature."""
+
+    slow_load: str
+    slow_predict: str
+    three_columns: str
+
+
+@pytest.fixture(scope="session")
+def misfits(versions: Versions) -> Misfits:
+    """Registered once per session (only tests that need them pay for them)."""
+    from tests.integration.serving import pyfunc_models as models
+
+    return Misfits(
+        slow_load=_register_pyfunc(versions.tracking_uri, versions.name, models.SlowLoadModel()),
+        slow_predict=_register_pyfunc(versions.tracking_uri, versions.name, models.SlowPredictModel()),
+        three_columns=_register_pyfunc(
+            versions.tracking_uri, versions.name, models.ThreeColumnModel(), IRIS_COLUMNS[:3]
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def spare(versions: Versions, register_model: Callable[..., dict]) -> str:
+    """One more trained version of `gw-iris`, for tests that make its artifacts unreadable for a while."""
+    return str(register_model("iris", name=versions.name)["register"]["version"])
 
 
 @pytest.fixture
@@ -106,3 +151,79 @@ def single(alias: str, model: str = "iris", **extra: Any) -> dict[str, Any]:
             }
         ]
     }
+
+
+@pytest.fixture(scope="session")
+def corpus(mlflow_stack: Any, register_model: Callable[..., dict]) -> list[Entry]:
+    """Every corpus model registered in the shared MLflow with alias `champion` on its version."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlflow.tracking import MlflowClient
+
+    with ThreadPoolExecutor(2) as pool:  # the trainer runs in subprocesses while this process logs
+        text_job = pool.submit(register_model, "text", name="eq-text")
+        digits_job = pool.submit(register_model, "digits", name="eq-digits")
+        entries = log_corpus(mlflow_stack.tracking_uri, "eq-")
+        text, digits = text_job.result(), digits_job.result()
+    entries += [
+        text_entry("eq-text", str(text["register"]["version"])),
+        digits_entry("eq-digits", str(digits["register"]["version"])),
+    ]
+    client = MlflowClient(tracking_uri=mlflow_stack.tracking_uri, registry_uri=mlflow_stack.tracking_uri)
+    for entry in entries:
+        client.set_registered_model_alias(entry.name, "champion", entry.version)
+    return entries
+
+
+@pytest.fixture(scope="session")
+def corpus_gateways(
+    corpus: list[Entry], mlflow_stack: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, GatewayProcess]]:
+    """One gateway per corpus model (so `/invocations` serves each), started together."""
+    folder = tmp_path_factory.mktemp("corpus-gateways")
+    started: dict[str, GatewayProcess] = {}
+    try:
+        for entry in corpus:
+            config = {
+                "models": [
+                    {
+                        "name": entry.name,
+                        "registered_model": entry.name,
+                        "strategy": "single",
+                        "variants": [{"name": "main", "alias": "champion", "weight": 100}],
+                    }
+                ]
+            }
+            started[entry.name] = start_gateway(
+                folder / entry.name, config, mlflow_stack.tracking_uri, wait_healthy=False
+            )
+        # they start together and share the cores: one deadline for all, generous for a busy machine
+        deadline = time.monotonic() + CORPUS_START_SECONDS
+        for entry in corpus:
+            gateway = started[entry.name]
+            left = max(30.0, deadline - time.monotonic())
+            if entry.refused:
+                wait_for(lambda g=gateway: g.client.get("/healthz").status_code == 200, left, what="healthz")
+            else:
+                gateway.wait_ready(timeout=left)
+        yield started
+    finally:
+        for gateway in started.values():
+            gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def gateways_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., GatewayProcess]]:
+    """Start ready gateways shared by one test module; all are stopped at its end."""
+    started: list[GatewayProcess] = []
+    folder = tmp_path_factory.mktemp("module-gateways")
+
+    def start(config: dict[str, Any], tracking_uri: str, **kwargs: Any) -> GatewayProcess:
+        gateway = start_gateway(folder / str(len(started)), config, tracking_uri, **kwargs)
+        started.append(gateway)
+        gateway.wait_ready(timeout=120)
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()

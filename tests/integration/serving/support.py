@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,14 @@ from tests.support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 ROW = [5.1, 3.5, 1.4, 0.2]
+COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+
+
+def iris_body(*rows: list[float]) -> dict[str, Any]:
+    """A scoring body of iris rows with named columns (pyfunc refuses positional rows)."""
+    return {"dataframe_split": {"columns": COLUMNS, "data": [list(r) for r in rows or [ROW]]}}
+
+
 FAST = {
     "resolve_interval_seconds": 2,
     "retry_interval_seconds": 0.5,
@@ -71,9 +79,7 @@ class GatewayProcess:
         return self.client.get(f"/v1/models/{model}").raise_for_status().json()
 
     def predict(self, model: str, row: list[float] | None = None, **headers: str) -> httpx.Response:
-        return self.client.post(
-            f"/v1/models/{model}/predict", json={"instances": [row or ROW]}, headers=headers
-        )
+        return self.client.post(f"/v1/models/{model}/predict", json=iris_body(row or ROW), headers=headers)
 
     def reload(self, alias: str, model: str | None = None) -> httpx.Response:
         params = {"model": model} if model else None
@@ -81,6 +87,22 @@ class GatewayProcess:
 
     def wait_ready(self, timeout: float = 90) -> None:
         wait_for(lambda: self.client.get("/readyz").status_code == 200, timeout, what=f"{self.url}/readyz")
+
+    def audit(self, model: str | None = None) -> list[dict[str, Any]]:
+        """The fleet's audit log, newest first."""
+        params = {"model": model, "limit": 1000} if model else {"limit": 1000}
+        return (
+            self.client.get("/v1/audit", params=params, headers=self.admin)
+            .raise_for_status()
+            .json()["entries"]
+        )
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no lease hand-over, the heartbeat row stays behind."""
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     def stop(self) -> None:
         self.client.close()
@@ -120,11 +142,14 @@ def start_gateway(
         "SERVING_STATE_URL": state_url or f"sqlite:///{folder / 'state.db'}",
         "INTERNAL_API_KEY": key,
         "SERVING_REPLICA_ID": f"replica-{port}",
+        "SERVING_CACHE_DIR": str(folder / "cache"),
         **({"SLACK_WEBHOOK_URL": slack_url} if slack_url else {}),
         **(env or {}),
     }
     base = {
-        k: v for k, v in os.environ.items() if k not in ("SLACK_WEBHOOK_URL", "INTERNAL_API_KEY", "LOG_DIR")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SLACK_WEBHOOK_URL", "INTERNAL_API_KEY", "LOG_DIR", "SERVING_CACHE_DIR")
     }
     log = folder / f"gateway-{port}.log"
     with log.open("wb") as out:
@@ -171,9 +196,7 @@ class Traffic:
                 n += 1
                 headers = {"X-Routing-Key": f"user-{index}-{n}"} if keyed else {}
                 try:
-                    r = client.post(
-                        f"/v1/models/{self.model}/predict", json={"instances": [ROW]}, headers=headers
-                    )
+                    r = client.post(f"/v1/models/{self.model}/predict", json=iris_body(), headers=headers)
                     entry = (r.status_code, r.headers.get("x-model-version"))
                     if r.status_code != 200:
                         with self._lock:
@@ -198,6 +221,24 @@ class Traffic:
     def count(self) -> int:
         with self._lock:
             return len(self.results)
+
+
+@contextlib.contextmanager
+def unreadable_artifacts(tracking_uri: str, artifacts_root: Path, name: str, version: str) -> Iterator[Path]:
+    """Make a model version's artifacts unreadable (moved aside) for the block: an artifact store that
+    lost or cannot serve them. MLflow still lists the version; loads of it fail."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    source = client.get_model_version(name, version).source  # models:/m-<id>
+    location = client.get_logged_model(source.removeprefix("models:/")).artifact_location
+    folder = artifacts_root / location.removeprefix("mlflow-artifacts:/")
+    aside = folder.with_name(folder.name + ".aside")
+    folder.rename(aside)
+    try:
+        yield folder
+    finally:
+        aside.rename(folder)
 
 
 class TcpProxy:
@@ -247,9 +288,14 @@ class TcpProxy:
 
     def stop(self) -> None:
         if self._server is not None:
+            # shutdown wakes the thread blocked in accept(); close alone would let one more connection in
+            with contextlib.suppress(OSError):
+                self._server.shutdown(socket.SHUT_RDWR)
             self._server.close()
             self._server = None
-        for s in self._open:
+        for s in self._open:  # shutdown first: close alone leaves a socket a thread still reads open
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 s.close()
         self._open.clear()

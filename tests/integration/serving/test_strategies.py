@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.integration.serving.conftest import MODEL
-from tests.integration.serving.support import ROW, wait_for
+from tests.integration.serving.support import ROW, iris_body, wait_for
 
 COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 
@@ -103,13 +103,13 @@ def test_protocols_and_errors_on_a_loaded_model(versions, gateways):
         for body in (
             split,
             records,
-            {"instances": [ROW, [6.7, 3.0, 5.2, 2.3]]},
+            {"instances": records["dataframe_records"]},
             {"inputs": {c: [ROW[i], [6.7, 3.0, 5.2, 2.3][i]] for i, c in enumerate(COLUMNS)}},
         )
     ]
     assert all(p == by_format[0] for p in by_format) and len(by_format[0]) == 2
 
-    v1 = client.post("/v1/models/iris/predict", json={"instances": [ROW]})
+    v1 = client.post("/v1/models/iris/predict", json=iris_body())
     assert v1.json() == {
         "model": "iris",
         "variant": "main",
@@ -137,15 +137,15 @@ def test_protocols_and_errors_on_a_loaded_model(versions, gateways):
     assert client.get("/v2/health/ready").status_code == 200
 
     cases = [
-        (client.post("/v1/models/iris/predict", json={"instances": [[1, 2, 3]]}), 422, "4 values"),
+        (client.post("/v1/models/iris/predict", json={"instances": [[1, 2, 3]]}), 400, "missing inputs"),
         (
             client.post("/v1/models/iris/predict", json={"dataframe_records": [{"x": 1}]}),
-            422,
-            "missing column",
+            400,
+            "missing inputs",
         ),
-        (client.post("/v1/models/iris/predict", json={"rows": []}), 422, "exactly one of"),
-        (client.post("/v1/models/iris/predict", content=b"{not json"), 422, "not valid JSON"),
-        (client.post("/v1/models/nope/predict", json={"instances": [ROW]}), 404, "nope"),
+        (client.post("/v1/models/iris/predict", json={"rows": []}), 400, "exactly one of"),
+        (client.post("/v1/models/iris/predict", content=b"{not json"), 400, "not valid JSON"),
+        (client.post("/v1/models/nope/predict", json=iris_body()), 404, "nope"),
         (client.post("/v1/models/iris/predict", content=b"[" + b"1," * 600_000 + b"1]"), 413, "limit"),
         (client.post("/variant/t-proto/reload"), 401, "X-API-Key"),
         (

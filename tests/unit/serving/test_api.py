@@ -69,13 +69,20 @@ def test_status_lists_the_model_without_loaded_versions(client):
             "/v1/models/iris/predict",
             {"json": {"instances": [[1, 2, 3, 4]]}},
             503,
-            "no loaded variant",
+            "no loaded version",
         ),
         ("post", "/v1/models/nope/predict", {"json": {"instances": [[1]]}}, 404, "'nope'"),
         ("get", "/v1/models/nope", {}, 404, "'nope'"),
-        ("get", "/v2/models/nope", {}, 404, "'nope'"),
         ("post", "/v1/models/iris/predict", {"content": b"x" * (1024 * 1024 + 1)}, 413, "limit"),
-        ("post", "/v1/models/iris/predict", {"content": b"{"}, 422, "not valid JSON"),
+        ("post", "/v1/models/iris/predict", {"content": b"{"}, 400, "not valid JSON"),
+        (
+            "post",
+            "/invocations",
+            {"content": b"a=1", "headers": {"Content-Type": "text/plain"}},
+            415,
+            "text/csv",
+        ),
+        ("get", "/ping", {}, 503, "no loaded version"),
         ("post", "/variant/champion/reload", {}, 401, "X-API-Key"),
         ("post", "/variant/champion/reload", {"headers": {"X-API-Key": "wrong"}}, 401, "X-API-Key"),
         ("post", "/variant/nobody/reload", {"headers": {"X-API-Key": "secret"}}, 404, "nobody"),
@@ -180,3 +187,52 @@ def test_the_default_config_is_the_packaged_example(monkeypatch):
 
     monkeypatch.delenv("SERVING_CONFIG", raising=False)
     assert Settings().config == str(EXAMPLE_CONFIG) and EXAMPLE_CONFIG.is_file()
+
+
+def test_a_chunked_body_past_the_limit_is_refused_before_auth(client):
+    """A chunked PUT to an admin route without a key: 413, not 401 (tests/integration/serving checks
+    that the gateway stops reading at the limit)."""
+
+    def chunks():
+        for _ in range(20):  # 20 MiB in 1 MiB chunks, no Content-Length
+            yield b"x" * (1024 * 1024)
+
+    response = client.put("/v1/models/iris/traffic", content=chunks())
+    assert response.status_code == 413, response.text
+    assert "limit" in response.json()["message"] and response.headers["x-request-id"]
+
+
+def test_no_unauthenticated_answer_names_a_uri(client):
+    """MLflow is unreachable: the reasons name no URI for callers without the key."""
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = client.get("/v1/models/iris").json()
+        if all(v["last_error"] for v in status["variants"]):
+            break
+        time.sleep(0.2)
+    answers = [
+        client.get("/readyz"),
+        client.get("/v1/models/iris"),
+        client.post("/v1/models/iris/predict", json={"inputs": {"a": [1.0]}}),
+        client.get("/v2/models/iris"),
+        client.get("/ping"),
+    ]
+    for answer in answers:
+        assert "http://" not in answer.text and "127.0.0.1" not in answer.text, answer.text
+        assert "unreachable" in answer.text or "no loaded version" in answer.text, answer.text
+    admin = client.post("/variant/champion/reload", headers={"X-API-Key": "secret"})
+    assert admin.status_code == 503 and "http://127.0.0.1" in admin.json()["message"]
+
+
+def test_v2_errors_have_the_protocols_shape(client):
+    for answer in (
+        client.get("/v2/models/nope"),
+        client.post("/v2/models/nope/infer", json={"inputs": []}),
+        client.post("/v2/models/iris/versions/3/infer", content=b"{"),
+        client.get("/v2/models/iris/versions/3/ready"),
+    ):
+        assert answer.status_code in (400, 404, 503) and set(answer.json()) == {"error"}, answer.text
+    assert client.get("/v2").json()["extensions"] == ["binary_tensor_data"]
+    assert client.get("/version").text.count(".") == 2

@@ -29,8 +29,8 @@ class _Blocking:
     def __init__(self) -> None:
         self.release = threading.Event()
 
-    def decode(self, key, value):
-        return value
+    def prepare(self, request):
+        return request
 
     def predict(self, data):
         self.release.wait(10)
@@ -45,7 +45,7 @@ def test_a_full_shadow_queue_drops_copies_and_counts_them():
     runner = ShadowRunner("m", [variant], metrics, size=2)
     try:
         for _ in range(6):
-            runner.submit("mlflow", ("instances", [1, 2]), np.array([1, 2]), 0.001)
+            runner.submit([1, 2], np.array([1, 2]), 0.001)
         model.release.set()
         runner.join()
         stats = runner.stats["copy"]
