@@ -40,6 +40,8 @@ AUDITED = {
     "canary_promote": "canary_promote",
     "alias_moved": "alias_moved",
     "admin_refused": "admin_refused",
+    "model_declared": "model_declared",
+    "model_deleted": "model_deleted",
 }
 
 Event = dict[str, Any]

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from loguru import logger
 
 from serving.admin import AdminService
+from serving.catalog import ModelCatalog
 from serving.clock import Clock
 from serving.config import ServingConfig
 from serving.controller import RolloutController
@@ -75,17 +76,19 @@ class Gateway:
             config, self.controller, self.repository, self.sync, self.events, self.clock
         )
         self.view = StatusView(config, self.models, self.repository, self.sync, self.clock)
+        self.catalog = ModelCatalog(self)
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     async def start(self, loops: bool = True) -> None:
         """Take the stored state (or the cached one) and start the background loops."""
+        await self.catalog.bootstrap()
         await self.sync.bootstrap()
         if not loops:
             return
         config = self.config
         every: list[tuple[str, float, Callable[[], Awaitable[None]]]] = [
-            ("sync", config.sync_interval_seconds, self.sync.poll),
+            ("sync", config.sync_interval_seconds, self._sync_round),
             ("heartbeat", config.heartbeat_seconds, self.sync.heartbeat),
             ("lease", config.lease_seconds / 3, self.sync.renew_lease),
             ("discover", min(1.0, config.retry_interval_seconds), self.controller.aliases.discover),
@@ -101,11 +104,16 @@ class Gateway:
     async def step(self) -> None:
         """One round of every loop, in order (tests drive replicas with this and a fake clock)."""
         await self.sync.renew_lease()
-        await self.sync.poll()
+        await self._sync_round()
         await self.controller.aliases.discover()
         await self.controller.lead()
         await self.sync.heartbeat()
         await self.events.flush()
+
+    async def _sync_round(self) -> None:
+        """The runtime models first (they add or drop records), then the records."""
+        await self.catalog.poll()
+        await self.sync.poll()
 
     async def stop(self) -> None:
         """Stop the loops, flush events, hand the lease over and release the store."""
@@ -135,7 +143,7 @@ class Gateway:
             await asyncio.sleep(seconds)
 
     async def _trim_events(self) -> None:
-        if self.sync.leads(self.config.models[0].name):  # one replica trims
+        if self.sync.leads(self.catalog.git.models[0].name):  # one replica trims
             with contextlib.suppress(Exception):
                 await self.store.run(self.store.trim_events, EVENTS_KEPT)
 
