@@ -203,12 +203,37 @@ class ModelCatalog:
             part.config = config
 
     def describe(self, name: str) -> dict[str, Any]:
-        """What the admin API answers about one model's declaration."""
+        """What the admin API answers about one model: its declaration and how far the fleet serves it."""
         if self.source(name) == "git":
             config = self.git.model(name)
             assert config is not None
-            return {"name": name, "managed_by": "git", "spec": runtime_models.spec_of(config)}
-        return {"name": name, "managed_by": "api", **self.installed[name].as_json()}
+            body = {"name": name, "managed_by": "git", "spec": runtime_models.spec_of(config)}
+        else:
+            body = {"name": name, "managed_by": "api", **self.installed[name].as_json()}
+        return {**body, "fleet": self.convergence(name)}
+
+    def convergence(self, name: str) -> dict[str, Any]:
+        """Alive replicas, the ones serving every alias's target version of `name` with the record's
+        weights, and `converged` when that is all of them (as of the last heartbeats)."""
+        sync, runtime = self.gateway.sync, self.gateway.models[name]
+        record = sync.records.get(name)
+        targets = dict(record.aliases) if record else {}
+        wanted = {v.name: targets.get(v.alias) for v in runtime.variants.values()}
+        rows = {row["replica"]: row["state"] for row in sync.alive()}
+        rows[sync.replica] = sync.replica_state()
+        serving = sorted(
+            replica
+            for replica, state in rows.items()
+            if state.get("models", {}).get(name, {}).get("versions") == wanted
+        )
+        known = all(version is not None for version in wanted.values())
+        return {
+            "replicas": sorted(rows),
+            "serving": serving,
+            "targets": wanted,
+            "weights": dict(runtime.weights),
+            "converged": known and len(serving) == len(rows),
+        }
 
     # -- admin actions ---------------------------------------------------------------------------------------
     async def declare(self, name: str, spec: object, actor: str) -> tuple[int, dict[str, Any]]:

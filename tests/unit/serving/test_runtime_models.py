@@ -180,3 +180,20 @@ def test_a_declaration_needs_the_store(tmp_path):
         await fleet.close()
 
     run(scenario())
+
+
+def test_the_declaration_says_when_every_alive_replica_serves_the_targets(tmp_path):
+    async def scenario():
+        fleet = await _fleet(tmp_path)
+        first, second = fleet.replicas.values()
+        await first.catalog.declare("churn", CHURN, "backend")
+        assert not first.catalog.describe("churn")["fleet"]["converged"]  # the second has not seen it
+        for _ in range(3):
+            await fleet.step(1.0)
+        fleet_view = second.catalog.describe("churn")["fleet"]
+        assert fleet_view["converged"] and fleet_view["serving"] == sorted(fleet.replicas)
+        assert fleet_view["targets"] == {"a": "3", "b": "4"}
+        assert first.catalog.describe("iris")["managed_by"] == "git"
+        await fleet.close()
+
+    run(scenario())
