@@ -12,7 +12,7 @@ from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from control.api import events, health, jobs
+from control.api import deployments, events, health, jobs
 from control.errors import ControlError, error_body
 from control.limits import BodyLimit
 from control.plane import ControlPlane
@@ -64,6 +64,7 @@ def build_app(
 
     app = FastAPI(title="MLOps control API", version="1.0", description=DESCRIPTION, lifespan=lifespan)
     app.include_router(jobs.router)
+    app.include_router(deployments.router)
     app.include_router(events.router)
     app.include_router(health.router)
 

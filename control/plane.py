@@ -8,6 +8,10 @@ from loguru import logger
 from control.auth import KeyRing
 from control.callbacks import Dispatcher
 from control.clients.airflow import AirflowClients
+from control.clients.gateway import GatewayClient
+from control.clients.mlflow import MlflowClient
+from control.deployments import DeploymentService
+from control.errors import ControlError
 from control.follower import JobFollower
 from control.jobs import JobService
 from control.leader import Leadership, Loop
@@ -27,13 +31,19 @@ class ControlPlane:
         settings: ControlSettings,
         airflow_transport: httpx.BaseTransport | None = None,
         callback_transport: httpx.BaseTransport | None = None,
+        gateway_transport: httpx.BaseTransport | None = None,
+        mlflow_transport: httpx.BaseTransport | None = None,
     ) -> None:
-        """The transports replace the network (tests: an in-process Airflow, a recording receiver)."""
+        """The transports replace the network (tests: an in-process Airflow, a recording receiver,
+        in-process gateway replicas)."""
         self.settings = settings
         self.db = Database(settings.database_url)
         self.keys = KeyRing(settings.api_keys.get_secret_value(), settings.read_api_keys.get_secret_value())
         self.airflow = AirflowClients(settings, transport=airflow_transport)
         self.jobs = JobService(settings, self.db)
+        self.gateway = GatewayClient(settings, transport=gateway_transport)
+        self.mlflow = MlflowClient(settings, transport=mlflow_transport)
+        self.deployments = DeploymentService(settings, self.db, self.gateway, self.mlflow)
         self.follower = JobFollower(settings, self.db, self.airflow)
         self.dispatcher = Dispatcher(settings, self.db, callback_transport)
         self.leadership = Leadership(self.db, settings.replica_id, settings.lease_ttl_seconds)
@@ -48,6 +58,7 @@ class ControlPlane:
             Loop("control-lease", self.settings.lease_ttl_seconds / 3, self.leadership.tick),
             Loop("control-follower", self.settings.poll_interval_seconds, self.follow_step),
             Loop("control-callbacks", DELIVERY_INTERVAL_SECONDS, self.deliver_step),
+            Loop("control-deployments", self.settings.poll_interval_seconds, self.deploy_step),
         ]
         for loop in self.loops:
             loop.start()
@@ -61,6 +72,8 @@ class ControlPlane:
             self.leadership.release()
         self.dispatcher.close()
         self.airflow.close()
+        self.gateway.close()
+        self.mlflow.close()
         self.db.close()
 
     def follow_step(self) -> int:
@@ -83,6 +96,21 @@ class ControlPlane:
         except LeaseLost as error:
             logger.warning("stopped sending callbacks: {}", error)
             self.leadership.lost()
+            return 0
+
+    def deploy_step(self) -> int:
+        """The lease holder checks applying deployments against the gateway fleet."""
+        fence = self.leadership.fence
+        if fence is None:
+            return 0
+        try:
+            return self.deployments.follow_all(fence)
+        except LeaseLost as error:
+            logger.warning("stopped following deployments: {}", error)
+            self.leadership.lost()
+            return 0
+        except ControlError as error:  # the gateway is down: the next round asks again
+            logger.info("deployments not checked: {}", error.message)
             return 0
 
     def trigger_now(self, job_id: str) -> None:

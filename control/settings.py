@@ -95,6 +95,9 @@ class ControlSettings(BaseSettings):
         validation_alias=_env("CALLBACK_BACKOFF_MAX_SECONDS", "callback_backoff_max_seconds"),
     )
 
+    deploy_timeout_seconds: float = Field(
+        default=600.0, gt=0, validation_alias=_env("CONTROL_DEPLOY_TIMEOUT_SECONDS", "deploy_timeout_seconds")
+    )
     poll_interval_seconds: float = Field(
         default=2.0, gt=0, validation_alias=_env("CONTROL_POLL_SECONDS", "poll_interval_seconds")
     )

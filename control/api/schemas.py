@@ -98,6 +98,23 @@ class StoredEvent(BaseModel):
     data: dict[str, Any]
 
 
+class Deployment(BaseModel):
+    """A deployment: the last requested spec, its state and the gateway fleet's convergence."""
+
+    model: str
+    managed_by: str = Field(description="`git` (only versions and weights may change) or `api`")
+    state: str = Field(description="applying, ready, failed or deleted")
+    generation: int
+    spec: dict[str, Any]
+    fleet: dict[str, Any] = Field(description="alive replicas, those serving the targets, `converged`")
+    error: str | None
+    changed: bool
+    created_at: str | None
+    updated_at: str | None
+    finished_at: str | None
+    links: dict[str, str]
+
+
 ERROR_MEANINGS = {
     400: "the body could not be read as JSON",
     401: "missing or unknown X-API-Key",
