@@ -15,11 +15,26 @@ from control.app import build_app
 from control.plane import ControlPlane
 from tests.support.fake_airflow import FakeAirflow
 from tests.unit.control.conftest import WRITE_KEY, Receiver, control_settings
+from tests.unit.control.test_deployments import GATEWAY_KEY, gateway_app
 
 FOLDER = Path(tempfile.mkdtemp(prefix="control-openapi-"))
-SETTINGS = control_settings(FOLDER)
+SETTINGS = control_settings(FOLDER, internal_api_key=GATEWAY_KEY)
 AIRFLOW = FakeAirflow()
-PLANE = ControlPlane(SETTINGS, AIRFLOW.transport(), httpx.MockTransport(Receiver().handle))
+GATEWAY = gateway_app(FOLDER).__enter__()  # a real gateway app (SQLite store), for the deployments
+
+
+def _no_such_version(request: httpx.Request) -> httpx.Response:
+    """MLflow knows no model version (deployments that name one are a 422)."""
+    return httpx.Response(404, json={"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "not found"})
+
+
+PLANE = ControlPlane(
+    SETTINGS,
+    AIRFLOW.transport(),
+    httpx.MockTransport(Receiver().handle),
+    gateway_transport=httpx.MockTransport(GATEWAY.forward),
+    mlflow_transport=httpx.MockTransport(_no_such_version),
+)
 PLANE.event_poll_seconds = 0.01
 PLANE.start(background=False)
 APP = build_app(SETTINGS, PLANE, background=False)
