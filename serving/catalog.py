@@ -13,23 +13,42 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from loguru import logger
 from pydantic import ValidationError
 
 from serving import runtime_models
-from serving.config import ModelConfig
+from serving.admin import AdminService
+from serving.clock import Clock
+from serving.config import ModelConfig, ServingConfig
+from serving.controller import RolloutController
 from serving.errors import Conflict, NotFound, Unavailable
-from serving.repository import AliasSlot
+from serving.events import EventLog
+from serving.metrics import Metrics
+from serving.repository import AliasSlot, ModelRepository
 from serving.rollout import initial_record
 from serving.runtime import ModelRuntime
 from serving.runtime_models import RuntimeModel
-from serving.store import STORE_ERRORS, store_reason
-from serving.sync import Lease
+from serving.status_view import StatusView
+from serving.store import STORE_ERRORS, Store, store_reason
+from serving.sync import Lease, StateSync
 
-if TYPE_CHECKING:
-    from serving.gateway import Gateway
+
+class GatewayParts(Protocol):
+    """The parts of one replica the catalog adds models to (`serving.gateway.Gateway`)."""
+
+    config: ServingConfig
+    store: Store
+    metrics: Metrics
+    clock: Clock
+    models: dict[str, ModelRuntime]
+    repository: ModelRepository
+    sync: StateSync
+    controller: RolloutController
+    admin: AdminService
+    view: StatusView
+    events: EventLog
 
 
 def _store_down(error: BaseException) -> Unavailable:
@@ -77,7 +96,7 @@ class CatalogCache:
 class ModelCatalog:
     """Keeps the gateway's parts serving the Git models plus the stored runtime models."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: GatewayParts) -> None:
         self.gateway = gateway
         self.git = gateway.config
         self.installed: dict[str, RuntimeModel] = {}
