@@ -111,12 +111,6 @@ class ModelCatalog:
             return "runtime"
         raise NotFound(f"model {name!r} is not served here; known: {', '.join(self.gateway.models)}")
 
-    def require_runtime(self, name: str) -> RuntimeModel:
-        """The runtime model `name`; 409 for a Git model, 404 for an unknown one."""
-        if self.source(name) == "git":
-            raise Conflict(f"model {name!r} is managed by Git: change it in the gateway config")
-        return self.installed[name]
-
     # -- reading the store ---------------------------------------------------------------------------------
     async def bootstrap(self) -> None:
         """Install the stored runtime models (the cached ones when the store is down)."""
@@ -284,13 +278,16 @@ class ModelCatalog:
     async def withdraw(self, name: str, actor: str) -> dict[str, Any]:
         """Delete a runtime model from the fleet (409 for a Git model, 404 for an unknown one)."""
         gateway = self.gateway
-        self.require_runtime(name)
+        if self.git.model(name) is not None:
+            raise Conflict(f"model {name!r} is managed by Git: remove it from the gateway config")
         gateway.sync.require_store()
         store = gateway.store
-        try:
-            await store.run(runtime_models.remove, store.engine, name)
+        try:  # the store decides (this replica may not have seen a model declared a moment ago)
+            removed = await store.run(runtime_models.remove, store.engine, name)
         except STORE_ERRORS as error:
             raise _store_down(error) from None
+        if not removed:
+            raise NotFound(f"model {name!r} is not a runtime model of this fleet")
         await self._apply({n: m for n, m in self.installed.items() if n != name})
         gateway.events.publish("model_deleted", name, actor=actor)
         await gateway.events.flush()
