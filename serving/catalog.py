@@ -9,6 +9,7 @@ on disk next to the state cache, so a replica restarted while the store is down 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -102,6 +103,8 @@ class ModelCatalog:
         self.installed: dict[str, RuntimeModel] = {}
         self.cache = CatalogCache(gateway.sync.cache.path)
         self._booted = False
+        self._pending: set[str] = set()
+        self._applying = asyncio.Lock()
 
     def source(self, name: str) -> str:
         """`git`, `runtime`, or 404."""
@@ -134,6 +137,14 @@ class ModelCatalog:
         await self._apply(wanted)
 
     async def _apply(self, wanted: dict[str, RuntimeModel]) -> None:
+        async with self._applying:  # the sync loop and an admin call may apply at the same time
+            self._apply_now(wanted)
+            for model in [m for n, m in wanted.items() if n in self._pending]:
+                await self._take_record(model.config)
+            self._pending.clear()
+        self.cache.save(self.installed)
+
+    def _apply_now(self, wanted: dict[str, RuntimeModel]) -> None:
         for name in [n for n in self.installed if n not in wanted]:
             self._uninstall(name)
             logger.info("runtime model {} removed", name)
@@ -147,12 +158,11 @@ class ModelCatalog:
                 continue
             if current is not None:
                 self._uninstall(name)
-            await self._install(model)
+            self._install(model)
             logger.info("runtime model {} served (generation {})", name, model.generation)
-        self.cache.save(self.installed)
 
     # -- changing this replica's parts ---------------------------------------------------------------------
-    async def _install(self, model: RuntimeModel) -> None:
+    def _install(self, model: RuntimeModel) -> None:
         gateway, config = self.gateway, model.config
         runtime = ModelRuntime(config, gateway.metrics, gateway.clock)
         gateway.models[config.name] = runtime
@@ -164,7 +174,8 @@ class ModelCatalog:
         self.installed[config.name] = model
         self._publish_config()
         if self._booted:  # at bootstrap the state sync reads the records itself
-            await self._take_record(config)
+            gateway.sync.records[config.name] = initial_record(config)  # revision 0: the next poll reads it
+            self._pending.add(config.name)
 
     async def _take_record(self, config: ModelConfig) -> None:
         store, sync = self.gateway.store, self.gateway.sync

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from loguru import logger
 from pydantic import ValidationError
 from sqlalchemy import JSON, Column, Float, Integer, String, Table, delete, insert, select, update
 from sqlalchemy.engine import Engine
@@ -99,12 +100,16 @@ def describe_error(error: ValidationError) -> str:
 
 # -- blocking store accessors (called through `Store.run`) ------------------------------------------------
 def read_all(engine: Engine) -> dict[str, RuntimeModel]:
-    """Every runtime model by name (a row that no longer validates is skipped by the caller)."""
+    """Every runtime model by name (a row that no longer validates is skipped, with a warning)."""
     with engine.connect() as conn:
         rows = conn.execute(select(runtime_models)).mappings().all()
     found: dict[str, RuntimeModel] = {}
     for row in rows:
-        config = ModelConfig.model_validate(row["spec"])
+        try:
+            config = ModelConfig.model_validate(row["spec"])
+        except ValidationError as error:  # e.g. stored by a gateway version with other rules
+            logger.warning("runtime model {} not served: {}", row["name"], describe_error(error))
+            continue
         found[row["name"]] = RuntimeModel(config, row["generation"], row["actor"], row["updated_at"])
     return found
 
