@@ -23,7 +23,7 @@ from tests.integration.serving.conftest import MODEL
 from tests.integration.serving.support import REPO_ROOT, GatewayProcess, wait_for
 from tests.support.ports import free_port
 
-pytestmark = pytest.mark.full
+pytestmark = [pytest.mark.full, pytest.mark.timeout(1800)]  # the session stacks may start here
 KEY = "deploy-test-key"
 
 
