@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 
 from control.clients.gateway import GatewayClient
 from control.clients.mlflow import MlflowClient
@@ -152,6 +153,18 @@ class DeploymentService:
         return moves
 
     def _record(
+        self, model: str, managed_by: str, request: DeploymentRequest, changed: bool, actor: str
+    ) -> dict[str, Any]:
+        """Store the deployment and its event; a replica that inserted the same new row first wins the
+        insert, this one then updates it."""
+        for _ in range(2):
+            try:
+                return self._write(model, managed_by, request, changed, actor)
+            except IntegrityError:
+                continue
+        return self._write(model, managed_by, request, changed, actor)
+
+    def _write(
         self, model: str, managed_by: str, request: DeploymentRequest, changed: bool, actor: str
     ) -> dict[str, Any]:
         at = now()
