@@ -35,6 +35,7 @@ from serving.sync import StateCache, StateSync
 
 EVENT_FLUSH_SECONDS = 0.2
 EVENTS_KEPT = 50_000
+STOP_POLL_SECONDS = 1.0
 
 
 class Gateway:
@@ -78,6 +79,7 @@ class Gateway:
         self.view = StatusView(config, self.models, self.repository, self.sync, self.clock)
         self.catalog = ModelCatalog(self)
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     async def start(self, loops: bool = True) -> None:
@@ -117,11 +119,15 @@ class Gateway:
 
     async def stop(self) -> None:
         """Stop the loops, flush events, hand the lease over and release the store."""
-        for task in self._tasks:
-            task.cancel()
+        self._stopping = True
+        # cancel until every loop has ended: a cancel can get lost in a library call that finishes just then
+        while pending := [task for task in self._tasks if not task.done()]:
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=STOP_POLL_SECONDS)
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                task.result()
         for runtime in self.models.values():
             if runtime.shadow is not None:
                 runtime.shadow.stop()
@@ -131,9 +137,8 @@ class Gateway:
         await self.slack.drain()
         self.store.close()
 
-    @staticmethod
-    async def _forever(name: str, seconds: float, step: Callable[[], Awaitable[None]]) -> None:
-        while True:
+    async def _forever(self, name: str, seconds: float, step: Callable[[], Awaitable[None]]) -> None:
+        while not self._stopping:
             try:
                 await step()
             except asyncio.CancelledError:

@@ -150,7 +150,10 @@ class Store:
         """Run a blocking store method on the store thread; TimeoutError (a store error) past
         CALL_TIMEOUT_SECONDS, so a store that stops answering degrades the replica instead of hanging it."""
         call = asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
-        return await asyncio.wait_for(call, CALL_TIMEOUT_SECONDS)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that arrives as the call
+        # finishes, and a loop that ignores its cancel keeps the gateway from stopping
+        async with asyncio.timeout(CALL_TIMEOUT_SECONDS):
+            return await call
 
     def close(self) -> None:
         """Stop the store thread and release connections."""

@@ -176,10 +176,19 @@ def start_gateway(
 
 
 class Traffic:
-    """Background threads that send predict requests and record every answer."""
+    """Background threads that send predict requests and record every answer.
 
-    def __init__(self, gateway: GatewayProcess, model: str, threads: int = 4, keyed: bool = False) -> None:
-        self.gateway = gateway
+    `target` is one gateway, or a function that names the URL of the next request (a load balancer;
+    None: nobody to send to right now)."""
+
+    def __init__(
+        self,
+        target: GatewayProcess | Callable[[], str | None],
+        model: str,
+        threads: int = 4,
+        keyed: bool = False,
+    ) -> None:
+        self.pick = target if callable(target) else (lambda url=target.url: url)
         self.model = model
         self.results: list[tuple[int, str | None]] = []
         self.failures: list[str] = []
@@ -190,21 +199,27 @@ class Traffic:
         ]
 
     def _run(self, index: int, keyed: bool) -> None:
-        with httpx.Client(base_url=self.gateway.url, timeout=30) as client:
+        with httpx.Client(timeout=30) as client:
             n = 0
             while not self._stop.is_set():
+                url = self.pick()
+                if url is None:
+                    time.sleep(0.05)
+                    continue
                 n += 1
                 headers = {"X-Routing-Key": f"user-{index}-{n}"} if keyed else {}
                 try:
-                    r = client.post(f"/v1/models/{self.model}/predict", json=iris_body(), headers=headers)
+                    r = client.post(
+                        f"{url}/v1/models/{self.model}/predict", json=iris_body(), headers=headers
+                    )
                     entry = (r.status_code, r.headers.get("x-model-version"))
                     if r.status_code != 200:
                         with self._lock:
-                            self.failures.append(f"{r.status_code} {r.text[:200]}")
+                            self.failures.append(f"{url}: {r.status_code} {r.text[:200]}")
                 except httpx.HTTPError as error:
                     entry = (0, None)
                     with self._lock:
-                        self.failures.append(repr(error))
+                        self.failures.append(f"{url}: {error!r}")
                 with self._lock:
                     self.results.append(entry)
 

@@ -21,83 +21,48 @@ import httpx
 import pytest
 
 from tests.integration.serving.conftest import MODEL
-from tests.integration.serving.support import ROW, GatewayProcess, TcpProxy, wait_for
+from tests.integration.serving.support import GatewayProcess, TcpProxy, Traffic, wait_for
 
 pytestmark = pytest.mark.full
 
 
-class Balancer:
+class Balancer(Traffic):
     """Client-side load balancer: threads send predict requests round-robin to the replicas in service.
 
     A replica leaves the rotation before it is killed (as an endpoint leaves a Service when its pod
     stops being Ready); every answer that is not 200 is a failure."""
 
     def __init__(self, model: str, threads: int = 4) -> None:
-        self.model = model
         self.members: list[GatewayProcess] = []
-        self.answers: Counter[int] = Counter()
-        self.failures: list[str] = []
-        self.versions: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._next = 0
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
+        self._turn = 0
+        self._members_lock = threading.Lock()
+        super().__init__(self._next, model, threads, keyed=True)
 
     def add(self, gateway: GatewayProcess) -> None:
-        with self._lock:
+        with self._members_lock:
             self.members.append(gateway)
 
     def remove(self, gateway: GatewayProcess) -> None:
-        with self._lock:
+        with self._members_lock:
             self.members.remove(gateway)
         time.sleep(0.5)  # requests already sent to it finish
 
-    def _pick(self) -> str | None:
-        with self._lock:
+    def _next(self) -> str | None:
+        with self._members_lock:
             if not self.members:
                 return None
-            self._next += 1
-            return self.members[self._next % len(self.members)].url
+            self._turn += 1
+            return self.members[self._turn % len(self.members)].url
 
-    def _run(self, index: int) -> None:
-        with httpx.Client(timeout=30) as client:
-            n = 0
-            while not self._stop.is_set():
-                url = self._pick()
-                if url is None:
-                    time.sleep(0.05)
-                    continue
-                n += 1
-                try:
-                    answer = client.post(
-                        f"{url}/v1/models/{self.model}/predict",
-                        json={"instances": [ROW]},
-                        headers={"X-Routing-Key": f"user-{index}-{n}"},
-                    )
-                except httpx.HTTPError as error:
-                    with self._lock:
-                        self.failures.append(f"{url}: {error!r}")
-                    continue
-                with self._lock:
-                    self.answers[answer.status_code] += 1
-                    self.versions[answer.headers.get("x-model-version", "?")] += 1
-                    if answer.status_code != 200:
-                        self.failures.append(f"{url}: {answer.status_code} {answer.text[:200]}")
-
-    def __enter__(self) -> Balancer:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
-
-    @property
-    def requests(self) -> int:
+    def figures(self) -> dict[str, Any]:
         with self._lock:
-            return sum(self.answers.values()) + len(self.failures)
+            results = list(self.results)
+        return {
+            "requests": len(results),
+            "failures": len(self.failures),
+            "answers": dict(Counter(status for status, _ in results)),
+            "versions_served": dict(Counter(version for _, version in results)),
+        }
 
 
 class Fleet:
@@ -381,10 +346,7 @@ def test_a_fleet_of_three_holds_through_kills_restarts_and_outages(fleet, versio
     assert {("reload", False), ("traffic", False)} <= refused, refused
     assert balancer.failures == [], balancer.failures[:10]
     fleet.figures.update(
-        requests=balancer.requests,
-        failures=len(balancer.failures),
-        answers=dict(balancer.answers),
-        versions_served=dict(balancer.versions),
+        **balancer.figures(),
         replicas=len(fleet.live),
         seconds=round(time.monotonic() - started, 1),
         final_targets=final["targets"],

@@ -15,6 +15,12 @@ def _versions(gateway) -> dict[str, str | None]:
     return {v["name"]: v["version"] for v in gateway.status("iris")["variants"]}
 
 
+def _ab(a: str, b: str) -> dict:
+    """One model, variants `a` and `b` on these aliases, 50/50."""
+    variants = [{"name": "a", "alias": a, "weight": 50}, {"name": "b", "alias": b, "weight": 50}]
+    return {"models": [{"name": "iris", "registered_model": MODEL, "strategy": "ab", "variants": variants}]}
+
+
 def _state_url(store: str, request, tmp_path) -> str:
     if store == "sqlite":
         return f"sqlite:///{tmp_path / 'shared.db'}"
@@ -28,20 +34,8 @@ def _state_url(store: str, request, tmp_path) -> str:
 def test_two_gateways_on_one_store_converge(store, versions, gateways, tmp_path, request):
     versions.set_alias("t-rep-a", versions.v_a)
     versions.set_alias("t-rep-b", versions.v_a)
-    config = {
-        "resolve_interval_seconds": 600,  # convergence must come from the store, not from re-resolving
-        "models": [
-            {
-                "name": "iris",
-                "registered_model": MODEL,
-                "strategy": "ab",
-                "variants": [
-                    {"name": "a", "alias": "t-rep-a", "weight": 50},
-                    {"name": "b", "alias": "t-rep-b", "weight": 50},
-                ],
-            }
-        ],
-    }
+    # convergence must come from the store, not from re-resolving
+    config = {"resolve_interval_seconds": 600, **_ab("t-rep-a", "t-rep-b")}
     state = _state_url(store, request, tmp_path)
     # replica ids are unique per test so a shared PostgreSQL keeps other runs' heartbeats apart
     run = uuid.uuid4().hex[:8]
@@ -116,19 +110,7 @@ def test_the_event_stream_shows_every_replica_and_resumes(versions, gateways, tm
     `Last-Event-ID` resumes after the last event a client saw."""
     versions.set_alias("t-ev-a", versions.v_a)
     versions.set_alias("t-ev-b", versions.v_a)
-    config = {
-        "models": [
-            {
-                "name": "iris",
-                "registered_model": MODEL,
-                "strategy": "ab",
-                "variants": [
-                    {"name": "a", "alias": "t-ev-a", "weight": 50},
-                    {"name": "b", "alias": "t-ev-b", "weight": 50},
-                ],
-            }
-        ]
-    }
+    config = _ab("t-ev-a", "t-ev-b")
     state = f"sqlite:///{tmp_path / 'shared.db'}"
     one = gateways(config, versions.tracking_uri, state_url=state, folder=tmp_path / "one")
     two = gateways(config, versions.tracking_uri, state_url=state, folder=tmp_path / "two")

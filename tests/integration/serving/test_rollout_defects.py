@@ -39,6 +39,20 @@ def _canary(champion: str, challenger: str, **canary) -> dict:
     return _two(champion, challenger, "canary", canary=canary)
 
 
+def _bluegreen(blue: str, green: str) -> dict:
+    return {
+        "models": [
+            {
+                "name": "iris",
+                "registered_model": MODEL,
+                "strategy": "bluegreen",
+                "variants": [{"name": "blue", "alias": blue}, {"name": "green", "alias": green}],
+                "bluegreen": {"active": "blue", "preview": "green"},
+            }
+        ]
+    }
+
+
 def _served(gateway, variant: str = "champion") -> str | None:
     return {v["name"]: v["version"] for v in gateway.status("iris")["variants"]}[variant]
 
@@ -207,17 +221,7 @@ def test_blue_green_traffic_stays_on_the_active_slot_after_switch_and_promote(ve
     blue, green = _alias("t-bg-blue"), _alias("t-bg-green")
     versions.set_alias(blue, versions.v_a)
     versions.set_alias(green, versions.v_b)
-    config = {
-        "models": [
-            {
-                "name": "iris",
-                "registered_model": MODEL,
-                "strategy": "bluegreen",
-                "variants": [{"name": "blue", "alias": blue}, {"name": "green", "alias": green}],
-                "bluegreen": {"active": "blue", "preview": "green"},
-            }
-        ]
-    }
+    config = _bluegreen(blue, green)
     gateway = gateways(config, versions.tracking_uri)
     gateway.wait_ready()
     assert gateway.client.post("/v1/models/iris/switch", headers=gateway.admin).json()["active"] == "green"
@@ -240,17 +244,7 @@ def test_concurrent_switches_each_swap_the_slots(versions, gateways, tmp_path):
     blue, green = _alias("t-sw-blue"), _alias("t-sw-green")
     versions.set_alias(blue, versions.v_a)
     versions.set_alias(green, versions.v_b)
-    config = {
-        "models": [
-            {
-                "name": "iris",
-                "registered_model": MODEL,
-                "strategy": "bluegreen",
-                "variants": [{"name": "blue", "alias": blue}, {"name": "green", "alias": green}],
-                "bluegreen": {"active": "blue", "preview": "green"},
-            }
-        ]
-    }
+    config = _bluegreen(blue, green)
     state = f"sqlite:///{tmp_path / 'state.db'}"
     pair = [gateways(config, versions.tracking_uri, state_url=state, folder=tmp_path / n) for n in ("a", "b")]
     for gateway in pair:

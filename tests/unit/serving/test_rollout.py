@@ -7,6 +7,7 @@ import pytest
 from serving import rollout
 from serving.config import parse_config
 from serving.errors import Conflict, Invalid
+from serving.record import RolloutRecord
 from serving.traffic import effective_weights
 
 
@@ -29,6 +30,14 @@ def _model(strategy: str, **extra):
 CANARY = _model("canary", canary={"steps": [10, 50, 100]})
 BLUEGREEN = _model("bluegreen", bluegreen={"active": "blue", "preview": "green"})
 AB = _model("ab")
+
+
+def _canary_of_v2() -> RolloutRecord:
+    """A canary record: champion v1, challenger v2 at the first step."""
+    record = rollout.initial_record(CANARY)
+    rollout.move_alias(CANARY, record, "champion", "1", "resolver", "resolver", 0.0)
+    rollout.move_alias(CANARY, record, "challenger", "2", "reload", "dag", 1.0)
+    return record
 
 
 def test_only_a_change_of_version_is_a_move_and_a_first_version_is_none():
@@ -79,9 +88,7 @@ def test_blue_green_traffic_follows_the_active_slot_through_switch_and_promote()
 
 
 def test_a_failed_promotion_is_compensated_back_to_the_state_before_it():
-    record = rollout.initial_record(CANARY)
-    rollout.move_alias(CANARY, record, "champion", "1", "resolver", "resolver", 0.0)
-    rollout.move_alias(CANARY, record, "challenger", "2", "reload", "dag", 1.0)
+    record = _canary_of_v2()
     rollout.canary_step(CANARY, record, "advance", "gates passed", 2.0)
     before = record.copy()
     rollout.begin_promote(CANARY, record, None, "canary", 3.0, 60.0)
@@ -112,9 +119,7 @@ def test_rollback_walks_back_one_move_at_a_time():
 
 
 def test_weights_are_checked_and_pause_a_running_canary():
-    record = rollout.initial_record(CANARY)
-    rollout.move_alias(CANARY, record, "champion", "1", "resolver", "resolver", 0.0)
-    rollout.move_alias(CANARY, record, "challenger", "2", "reload", "dag", 1.0)
+    record = _canary_of_v2()
     with pytest.raises(Invalid, match="sum to 100"):
         rollout.set_weights(CANARY, record, {"champion": 60}, "ops")
     with pytest.raises(Invalid, match="'z'"):
