@@ -16,6 +16,7 @@ from control.store import events as event_log
 
 router = APIRouter(tags=["events"])
 BATCH = 200
+MAX_EVENT_ID = 2**63 - 1  # the largest id SQLite and PostgreSQL (bigint) can hold
 RECONNECT_MS = 2000
 
 
@@ -24,13 +25,16 @@ def resume_point(
         str | None, Header(alias="Last-Event-ID", description="resume after this event id")
     ] = None,
     after: Annotated[
-        int | None, Query(ge=0, description="resume after this event id (when no header)")
+        int | None, Query(ge=0, le=MAX_EVENT_ID, description="resume after this event id (when no header)")
     ] = None,
 ) -> int:
     """Where the stream starts: after Last-Event-ID, else after `after`, else from the beginning."""
     if last_event_id is not None and last_event_id.strip():
-        if not last_event_id.strip().isdigit():
-            raise Invalid("Last-Event-ID must be an event id (a non-negative integer)", field="Last-Event-ID")
+        if not last_event_id.strip().isdigit() or int(last_event_id.strip()) > MAX_EVENT_ID:
+            raise Invalid(
+                f"Last-Event-ID must be an event id (an integer from 0 to {MAX_EVENT_ID})",
+                field="Last-Event-ID",
+            )
         return int(last_event_id.strip())
     return after or 0
 

@@ -231,3 +231,13 @@ def test_dag_conf_carries_the_config_inline() -> None:
     request = {"config": {"model_name": "m"}, "alias": "challenger", "strategy": "ab", "serving_model": None}
     conf = dag_conf(request)
     assert conf == {"alias": "challenger", "strategy": "ab", "config": '{"model_name": "m"}', "overrides": {}}
+
+
+def test_an_event_id_past_the_database_integer_is_a_422_not_a_500(harness: Harness) -> None:
+    """Defect (found by schemathesis): `?after=2**63` reached SQLite and answered 500 (OverflowError)."""
+    too_big = str(2**63)
+    for kwargs in ({"params": {"after": too_big}}, {"headers": {"Last-Event-ID": too_big}}):
+        headers = {"X-API-Key": READ_KEY, **kwargs.get("headers", {})}
+        answer = harness.client.get("/v1/events?follow=false", params=kwargs.get("params"), headers=headers)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["field"] in ("after", "Last-Event-ID")
