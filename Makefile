@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 TRAINER_STAMP := .venv-trainer/.installed
 export MLFLOW_PORT ?= 5000
 export SERVING_PORT ?= 8000
+export CONTROL_PORT ?= 8010
 export MLOPS_STACK ?= embedded
 
 .PHONY: help install system-deps up down status demo test lint bench clean
@@ -28,7 +29,7 @@ install: $(STAMP) $(TRAINER_STAMP) system-deps ## Create .venv, install pinned d
 system-deps:
 	@bash ci/system-deps.sh postgresql
 
-up: install ## Start the local stack (MLflow, gateway, Airflow; MLOPS_STACK=embedded|full) and wait until healthy
+up: install ## Start the local stack (MLflow, gateway, control API, Airflow; MLOPS_STACK=embedded|full) and wait until healthy
 	@$(PY) -m ops.local.stack up
 
 down: $(STAMP) ## Stop the processes the local stack started (keeps the data in .stack/)

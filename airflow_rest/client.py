@@ -199,6 +199,16 @@ class AirflowClient:
         response = self.request("GET", path, params={"deserialize": "true"}, allow=(404,))
         return None if response.status_code == 404 else response.json().get("value")
 
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> list[Any]:
+        """A task try's log as Airflow's structured entries (dicts with `event`, `level`, and
+        `error_detail` for exceptions); empty when Airflow has none."""
+        path = (
+            f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
+            f"/taskInstances/{quote(task_id, safe='')}/logs/{try_number}"
+        )
+        response = self.request("GET", path, params={"full_content": "true"}, allow=(404,))
+        return [] if response.status_code == 404 else list(response.json().get("content") or [])
+
     def wait(
         self,
         dag_id: str,

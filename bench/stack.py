@@ -53,6 +53,7 @@ def settings(folder: Path, mode: str, with_airflow: bool) -> StackSettings:
             "serving_port": free_port(),
             "slack_sink_port": free_port(),
             "airflow_port": free_port(),
+            "control_port": free_port(),
             "postgres_port": free_port(),
             "s3_port": free_port(),
             "weed_base_port": free_block(7) if mode == "full" else 9333,

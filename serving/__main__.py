@@ -1,4 +1,7 @@
-"""`python -m serving`: validate the config, then run uvicorn (uvloop + httptools)."""
+"""`python -m serving`: validate the config, then run one uvicorn process (uvloop + httptools).
+
+One process is one replica: scale with replicas (Kubernetes: pods), never with workers in a process.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +37,6 @@ def main() -> int:
         factory=True,
         host=settings.host,
         port=settings.port,
-        workers=settings.workers,
         loop="uvloop",
         http="httptools",
         access_log=False,

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving.api import admin, predict, scoring, status, v2
+from serving.api import admin, fleet_models, predict, scoring, status, v2
 from serving.config import ServingConfig, load_config
 from serving.errors import ServingError
 from serving.fastpath import FastPath
@@ -68,7 +68,14 @@ def build_api(settings: Settings, config: ServingConfig) -> FastAPI:
         "(single, A/B, canary, blue-green, shadow). See docs/serving.md.",
         lifespan=lifespan,
     )
-    for router in (predict.router, admin.router, status.router, v2.router, scoring.router):
+    for router in (
+        predict.router,
+        admin.router,
+        fleet_models.router,
+        status.router,
+        v2.router,
+        scoring.router,
+    ):
         app.include_router(router)
 
     @app.exception_handler(ServingError)

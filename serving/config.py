@@ -35,10 +35,12 @@ class Variant(_Strict):
 
 
 class CanaryGates(_Strict):
-    """Health gates of the canary variant, evaluated over a sliding window."""
+    """Health gates of the canary variant against the baseline, over the fleet's merged window."""
 
     max_error_rate: float = Field(default=0.01, ge=0.0, le=1.0)
     max_p99_ms: float = Field(default=200.0, gt=0)
+    max_p99_ratio: float = Field(default=2.0, ge=1.0)
+    p99_tolerance_ms: float = Field(default=5.0, ge=0.0)
     min_requests: int = Field(default=50, ge=1)
     window_seconds: float = Field(default=60.0, gt=0)
 
@@ -167,6 +169,9 @@ class ServingConfig(_Strict):
     retry_interval_seconds: float = Field(default=3.0, gt=0)
     sync_interval_seconds: float = Field(default=0.5, gt=0)
     heartbeat_seconds: float = Field(default=1.0, gt=0)
+    retry_max_seconds: float = Field(default=60.0, gt=0)
+    lease_seconds: float = Field(default=10.0, gt=0)
+    operation_timeout_seconds: float = Field(default=300.0, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     body_timeout_seconds: float = Field(default=30.0, gt=0)
 

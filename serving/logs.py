@@ -1,4 +1,7 @@
-"""loguru setup: JSON lines to stdout, optional rotated file sink in LOG_DIR, stdlib logging routed in."""
+"""loguru setup: JSON lines to stdout, optional rotated file sink in LOG_DIR, stdlib logging routed in.
+
+The file name carries the replica id, so replicas sharing one log volume never write the same file.
+"""
 
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ def setup(level: str = "INFO", log_dir: str | None = None, replica: str | None =
     if log_dir:
         Path(log_dir).mkdir(parents=True, exist_ok=True)
         logger.add(
-            Path(log_dir) / "serving-{time:YYYY-MM-DD}.jsonl",
+            Path(log_dir) / f"serving-{replica or 'gateway'}-{{time:YYYY-MM-DD}}.jsonl",
             level=level,
             format=_format,
             rotation="100 MB",

@@ -17,11 +17,20 @@ class Metrics:
             "serving_requests", "Predict requests answered", labels, registry=self.registry
         )
         self.errors = Counter(
-            "serving_request_errors", "Predict requests the model failed", labels, registry=self.registry
+            "serving_request_errors",
+            "Predict requests answered 5xx (the model failed)",
+            labels,
+            registry=self.registry,
+        )
+        self.client_errors = Counter(
+            "serving_request_rejections",
+            "Predict requests answered 4xx by a variant (input its version does not take)",
+            labels,
+            registry=self.registry,
         )
         self.latency = Histogram(
             "serving_request_seconds",
-            "Model time per predict request",
+            "Gateway time per predict request (decode, predict), by the variant that answered",
             labels,
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
@@ -67,4 +76,21 @@ class Metrics:
         )
         self.canary_step = Gauge(
             "serving_canary_step", "Current canary step index", ("model",), registry=self.registry
+        )
+        self.leader = Gauge(
+            "serving_controller_leader",
+            "1 while this replica holds the model's controller lease",
+            ("model",),
+            registry=self.registry,
+        )
+        self.degraded = Gauge(
+            "serving_state_store_degraded",
+            "1 while the state store is unreachable (serving from the last known state)",
+            registry=self.registry,
+        )
+        self.load_failures = Gauge(
+            "serving_load_failures",
+            "Consecutive failed loads of the version an alias should serve (0: none)",
+            ("model", "alias"),
+            registry=self.registry,
         )

@@ -20,7 +20,7 @@ from loguru import logger
 from starlette.concurrency import run_in_threadpool
 
 from serving import bodies, oip, scoring
-from serving.errors import ModelFailed, NotFound, ServingError, Unavailable
+from serving.errors import NotFound, ServingError, Unavailable
 from serving.gateway import Gateway
 from serving.model import FAST_ROWS_INLINE, LoadedModel
 from serving.runtime import ModelRuntime, VariantRuntime
@@ -120,6 +120,7 @@ async def _serve(
     body: bytes,
     headers: Mapping[str, str],
 ) -> Reply:
+    arrived = time.perf_counter()
     runtime = gateway.default if model_name is None else gateway.model(model_name)
     body = bodies.decode(body, headers.get("content-encoding"), gateway.config.max_body_bytes)
     request: scoring.ScoringRequest | oip.InferRequest
@@ -128,18 +129,18 @@ async def _serve(
     else:
         request = scoring.parse(body, headers.get("content-type"))
     variant, model, pinned = _variant(gateway, runtime, headers, version)
-    prepared = model.prepare(request)
-    started = time.perf_counter()
-    try:
+    try:  # the variant's window counts every answer it caused: 4xx (its input check) and 5xx too
+        prepared = model.prepare(request)
+        started = time.perf_counter()
         if prepared.fast and prepared.rows <= FAST_ROWS_INLINE:
             predictions = model.predict(prepared)
         else:
             predictions = await run_in_threadpool(model.predict, prepared)
-    except ModelFailed:
-        variant.record(time.perf_counter() - started, True)
+    except ServingError as error:
+        variant.record(time.perf_counter() - arrived, error.status)
         raise
     elapsed = time.perf_counter() - started
-    variant.record(elapsed, False)
+    variant.record(time.perf_counter() - arrived, 200)
     if runtime.shadow is not None and not pinned:
         runtime.shadow.submit(request, predictions, elapsed)
     reply_headers = [("x-model-variant", variant.name), ("x-model-version", model.version)]

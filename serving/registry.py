@@ -62,6 +62,15 @@ class Registry:
                 error, f"version {version} of registered model {registered_model!r}"
             ) from None
 
+    def delete_alias(self, registered_model: str, alias: str) -> None:
+        """Remove the alias (a compensation back to "no version"); a missing alias is fine."""
+        try:
+            self.client.delete_registered_model_alias(registered_model, alias)
+        except Exception as error:
+            classified = self._classify(error, f"alias {alias!r} of registered model {registered_model!r}")
+            if not isinstance(classified, NotFound):
+                raise classified from None
+
     def load(self, registered_model: str, version: str) -> LoadedModel:
         """Download, load and warm up one version; Unavailable with the reason on any failure."""
         import mlflow.artifacts

@@ -1,36 +1,22 @@
-"""In-memory state of the served models: loaded versions, weights, counters and latency windows."""
+"""What one replica serves now: the loaded version of every variant, its counters and its window.
+
+The prediction path reads these objects (`ModelRuntime.choose`, `VariantRuntime.model`,
+`VariantRuntime.record`); the model repository swaps versions in, the traffic policy sets weights.
+"""
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from serving.clock import Clock
 from serving.config import ModelConfig
 from serving.metrics import Metrics
 from serving.model import LoadedModel
 from serving.routing import Router
 from serving.shadow import ShadowRunner
-from serving.store import ModelState
+from serving.stats import Summary, Window
 
-WINDOW_MAX = 200_000
-
-
-@dataclass
-class WindowStats:
-    """Requests, errors and p99 of one variant over a window."""
-
-    requests: int
-    errors: int
-    p99_ms: float | None
-
-    @property
-    def error_rate(self) -> float:
-        """Errors per request (0 without requests)."""
-        return self.errors / self.requests if self.requests else 0.0
+DEFAULT_WINDOW_SECONDS = 60.0
 
 
 class VariantRuntime:
@@ -39,6 +25,8 @@ class VariantRuntime:
     __slots__ = (
         "_children",
         "alias",
+        "client_errors",
+        "clock",
         "errors",
         "last_error",
         "metrics",
@@ -48,20 +36,33 @@ class VariantRuntime:
         "requests",
         "shadow",
         "window",
+        "window_seconds",
     )
 
-    def __init__(self, model_name: str, name: str, alias: str, shadow: bool, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        name: str,
+        alias: str,
+        shadow: bool,
+        metrics: Metrics,
+        window_seconds: float = DEFAULT_WINDOW_SECONDS,
+        clock: Clock | None = None,
+    ) -> None:
         self.model_name = model_name
         self.name = name
         self.alias = alias
         self.shadow = shadow
         self.metrics = metrics
+        self.clock = clock or Clock()
+        self.window_seconds = window_seconds
         self.model: LoadedModel | None = None
         self.requests = 0
         self.errors = 0
+        self.client_errors = 0
         self.last_error: str | None = None
-        self.window: deque[tuple[float, float, bool]] = deque(maxlen=WINDOW_MAX)
-        self._children: tuple[Any, Any, Any] | None = None
+        self.window = Window(window_seconds)
+        self._children: tuple[Any, ...] | None = None
 
     def swap(self, model: LoadedModel) -> LoadedModel | None:
         """Serve `model` from now on (one reference assignment: atomic for requests in flight)."""
@@ -71,96 +72,85 @@ class VariantRuntime:
             self.metrics.requests.labels(*labels),
             self.metrics.errors.labels(*labels),
             self.metrics.latency.labels(*labels),
+            self.metrics.client_errors.labels(*labels),
         )
         if previous is not None and previous.version != model.version:
             self.metrics.loaded.labels(self.model_name, self.name, previous.version).set(0)
         self.metrics.loaded.labels(*labels).set(1)
         self._children = children
+        if previous is None or previous.version != model.version:
+            self.window = Window(self.window_seconds)  # a new version starts with a clean window
         self.model = model
         self.last_error = None
         return previous
 
-    def record(self, seconds: float, error: bool) -> None:
-        """Count one answered request."""
+    def record(self, seconds: float, status: int = 200) -> None:
+        """Count one request answered by this variant with HTTP `status` after `seconds` in the gateway."""
         self.requests += 1
-        self.window.append((time.monotonic(), seconds, error))
+        self.window.add(self.clock.monotonic(), seconds, status)
         children = self._children
         if children is not None:
             children[0].inc()
             children[2].observe(seconds)
-            if error:
+            if status >= 500:
                 children[1].inc()
-        if error:
+            elif status >= 400:
+                children[3].inc()
+        if status >= 500:
             self.errors += 1
+        elif status >= 400:
+            self.client_errors += 1
 
-    def stats(self, window_seconds: float) -> WindowStats:
-        """Window statistics for canary gates."""
-        since = time.monotonic() - window_seconds
-        latencies: list[float] = []
-        errors = 0
-        for at, seconds, error in reversed(self.window):
-            if at < since:
-                break
-            latencies.append(seconds)
-            errors += error
-        p99 = float(np.percentile(latencies, 99)) * 1000 if latencies else None
-        return WindowStats(len(latencies), errors, p99)
+    def summary(self) -> Summary:
+        """This replica's window of the version it serves now."""
+        return self.window.summary(self.clock.monotonic())
 
-    def reset_window(self) -> None:
-        """Forget the window (a new version starts with a clean slate)."""
-        self.window.clear()
+    @property
+    def version(self) -> str | None:
+        """The version served now (None before the first load)."""
+        model = self.model
+        return model.version if model is not None else None
 
 
 class ModelRuntime:
-    """One configured model: its variants, router and the state applied from the store."""
+    """One configured model: its variants, its router and its shadow runner."""
 
-    def __init__(self, config: ModelConfig, metrics: Metrics) -> None:
+    def __init__(self, config: ModelConfig, metrics: Metrics, clock: Clock | None = None) -> None:
         self.config = config
         self.name = config.name
         self.metrics = metrics
+        window = config.canary.gates.window_seconds if config.canary else DEFAULT_WINDOW_SECONDS
         self.variants = {
-            v.name: VariantRuntime(config.name, v.name, v.alias, v.shadow, metrics) for v in config.variants
+            v.name: VariantRuntime(config.name, v.name, v.alias, v.shadow, metrics, window, clock)
+            for v in config.variants
         }
         self.primary = [v for v in self.variants.values() if not v.shadow]
         self.shadows = [v for v in self.variants.values() if v.shadow]
         self.order = [v.name for v in self.primary]
-        self.state = ModelState(revision=0, weights=config.initial_weights())
-        self.router = Router(self.order, self.state.weights)
+        self.aliases: dict[str, list[VariantRuntime]] = {}
+        for variant in self.variants.values():
+            self.aliases.setdefault(variant.alias, []).append(variant)
+        self.weights: dict[str, int] = {}
+        self.router = Router(self.order, {self.order[0]: 100})
         self.shadow: ShadowRunner | None = (
             ShadowRunner(config.name, self.shadows, metrics, config.shadow_queue_size)
             if self.shadows
             else None
         )
-        self.desired: dict[str, str] = {}
-        self.load_started_at: float = time.time()
-        self.set_weights(self.state.weights)
-
-    @property
-    def aliases(self) -> dict[str, list[VariantRuntime]]:
-        """Variants grouped by alias."""
-        grouped: dict[str, list[VariantRuntime]] = {}
-        for variant in self.variants.values():
-            grouped.setdefault(variant.alias, []).append(variant)
-        return grouped
+        weights = config.initial_weights()
+        self.set_weights({name: weights.get(name, 0) for name in self.order})
 
     def set_weights(self, weights: dict[str, int]) -> None:
-        """Route by these weights from now on."""
-        primary_weights = {name: int(weights.get(name, 0)) for name in self.order}
-        if sum(primary_weights.values()) <= 0:
-            primary_weights = {name: (100 if i == 0 else 0) for i, name in enumerate(self.order)}
-        self.router = Router(self.order, primary_weights)
-        self.state.weights = dict(primary_weights)
+        """Route by these weights from now on (all zero: everything to the first variant)."""
+        primary = {name: int(weights.get(name, 0)) for name in self.order}
+        if sum(primary.values()) <= 0:
+            primary = {name: (100 if i == 0 else 0) for i, name in enumerate(self.order)}
+        if primary == self.weights:
+            return
+        self.router = Router(self.order, primary)
+        self.weights = primary
         for name in self.variants:
-            self.metrics.weight.labels(self.name, name).set(primary_weights.get(name, 0))
-
-    def apply(self, state: ModelState) -> None:
-        """Take weights, slot and canary state from the store."""
-        if state.weights != self.state.weights:
-            self.set_weights(state.weights)
-        weights = self.state.weights
-        self.state = state
-        self.state.weights = weights
-        self.metrics.canary_step.labels(self.name).set(state.canary_step)
+            self.metrics.weight.labels(self.name, name).set(primary.get(name, 0))
 
     def choose(self, key: str | None, pinned: str | None) -> VariantRuntime | None:
         """The loaded variant that answers this request (falls back to another loaded primary)."""
@@ -171,7 +161,7 @@ class ModelRuntime:
             return variant
         for name in self.order:
             other = self.variants[name]
-            if other.model is not None and self.state.weights.get(name, 0) > 0:
+            if other.model is not None and self.weights.get(name, 0) > 0:
                 return other
         return next((v for v in self.primary if v.model is not None), None)
 
@@ -179,13 +169,13 @@ class ModelRuntime:
         """A variant with weight that serves `version` (the Open Inference Protocol's version routes)."""
         for variant in self.primary:
             loaded = variant.model
-            weight = self.state.weights.get(variant.name, 0)
+            weight = self.weights.get(variant.name, 0)
             if loaded is not None and loaded.version == version and weight > 0:
                 return variant
         return None
 
     def missing(self) -> list[str]:
-        """What keeps this model from being ready, one line per variant."""
+        """Variants with nothing loaded, one line each."""
         lines = []
         for variant in self.variants.values():
             if variant.model is None:

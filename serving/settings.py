@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parent / "examples" / "local.yaml"
+REPLICA_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 
 def _default_replica_id() -> str:
@@ -26,7 +28,11 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("SERVING_HOST", "host"))
     port: int = Field(default=8000, ge=0, le=65535, validation_alias=AliasChoices("SERVING_PORT", "port"))
-    workers: int = Field(default=1, ge=1, validation_alias=AliasChoices("SERVING_WORKERS", "workers"))
+    workers: int = Field(
+        default=1,
+        validation_alias=AliasChoices("SERVING_WORKERS", "workers"),
+        description="must be 1: one process per replica (each replica has its own id, metrics and logs)",
+    )
     mlflow_tracking_uri: str | None = Field(
         default=None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "mlflow_tracking_uri")
     )
@@ -44,6 +50,26 @@ class Settings(BaseSettings):
     replica_id: str = Field(
         default_factory=_default_replica_id, validation_alias=AliasChoices("SERVING_REPLICA_ID", "replica_id")
     )
+    cache_dir: str | None = Field(
+        default=None, validation_alias=AliasChoices("SERVING_CACHE_DIR", "cache_dir")
+    )
+
+    @field_validator("workers")
+    @classmethod
+    def _one_process(cls, workers: int) -> int:
+        if workers != 1:
+            raise ValueError(
+                "the gateway runs one process per replica: scale with replicas (each with its own "
+                "SERVING_REPLICA_ID), not with workers"
+            )
+        return workers
+
+    @field_validator("replica_id")
+    @classmethod
+    def _replica_name(cls, replica: str) -> str:
+        if not REPLICA_PATTERN.fullmatch(replica):
+            raise ValueError("letters, digits, '.', '_' and '-' only (1-200 characters), e.g. the pod name")
+        return replica
 
     @property
     def api_key(self) -> str | None:

@@ -9,13 +9,21 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from serving.runtime import VariantRuntime
+
+class ShadowTarget(Protocol):
+    """What the runner needs of a shadow variant: its name and the model it serves now."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model(self) -> Any: ...
 
 
 @dataclass
@@ -63,7 +71,7 @@ def agreeing_rows(primary: Any, shadow: Any) -> tuple[int, int]:
 class ShadowRunner:
     """Worker thread replaying requests on the shadow variants of one model."""
 
-    def __init__(self, model: str, shadows: list[VariantRuntime], metrics: Any, size: int) -> None:
+    def __init__(self, model: str, shadows: Sequence[ShadowTarget], metrics: Any, size: int) -> None:
         self.model = model
         self.shadows = shadows
         self.metrics = metrics
@@ -101,7 +109,7 @@ class ShadowRunner:
             finally:
                 self._queue.task_done()
 
-    def _compare(self, variant: VariantRuntime, request: Any, primary: Any, seconds: float) -> None:
+    def _compare(self, variant: ShadowTarget, request: Any, primary: Any, seconds: float) -> None:
         model = variant.model
         if model is None:
             return

@@ -1,4 +1,6 @@
-"""Slack incoming-webhook notifications (Block Kit); an outage of Slack never affects serving."""
+"""Slack incoming-webhook notifications (Block Kit), a subscriber of the event log.
+
+An outage of Slack never affects serving."""
 
 from __future__ import annotations
 
@@ -13,6 +15,10 @@ ICONS = {
     "rollback": ":rewind:",
     "canary_abort": ":no_entry:",
     "reload_failed": ":warning:",
+    "promote_failed": ":warning:",
+    "rollback_failed": ":warning:",
+    "promote_compensated": ":leftwards_arrow_with_hook:",
+    "rollback_compensated": ":leftwards_arrow_with_hook:",
 }
 
 
@@ -65,3 +71,67 @@ class Slack:
         """Wait for messages in flight (shutdown)."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=self.timeout)
+
+
+def _versions(data: dict[str, Any]) -> str:
+    return f"{data.get('from_version')} → {data.get('to_version')}"
+
+
+def message(item: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(title, fields) of the Slack message for an event, or None when the event is not announced."""
+    kind, model, data = item["type"], item.get("model"), item["data"]
+    alias, by = data.get("alias"), data.get("actor")
+    if kind == "promotion":
+        title = f"Promoted {model} version {data.get('to_version')} to {alias}"
+        return title, {"model": model, "alias": alias, "versions": _versions(data), "by": by}
+    if kind == "rollback":
+        title = f"Rolled back {model} alias {alias} to version {data.get('to_version')}"
+        return title, {"model": model, "alias": alias, "versions": _versions(data), "by": by}
+    if kind in ("promote_failed", "rollback_failed"):
+        what = "Promotion" if kind == "promote_failed" else "Rollback"
+        title = f"{what} failed: {model} alias {alias}, moving it back to version {data.get('from_version')}"
+        return title, {
+            "model": model,
+            "alias": alias,
+            "versions": _versions(data),
+            "reason": data.get("reason"),
+        }
+    if kind in ("promote_compensated", "rollback_compensated"):
+        title = f"Compensated: {model} alias {alias} is back on version {data.get('from_version')}"
+        return title, {"model": model, "alias": alias, "reason": data.get("reason"), "by": by}
+    if kind == "canary_abort":
+        canary, baseline = data.get("canary") or {}, data.get("baseline") or {}
+        title = f"Canary aborted: {model} version {data.get('version')}"
+        return title, {
+            "model": model,
+            "variant": data.get("variant"),
+            "version": data.get("version"),
+            "reason": data.get("reason"),
+            "requests": canary.get("requests"),
+            "error_rate": canary.get("error_rate"),
+            "p99_ms": canary.get("p99_ms"),
+            "baseline_p99_ms": baseline.get("p99_ms"),
+        }
+    if kind == "reload_failed":
+        title = f"Reload failed: {model} alias {alias}"
+        fields = {
+            "model": model,
+            "alias": alias,
+            "version": data.get("version"),
+            "serving": data.get("serving"),
+        }
+        return title, {**fields, "reason": data.get("reason"), "replica": item.get("replica")}
+    return None
+
+
+class SlackNotifier:
+    """Event-log subscriber: announces promotions, rollbacks, compensations, aborts and load failures."""
+
+    def __init__(self, slack: Slack) -> None:
+        self.slack = slack
+
+    def __call__(self, item: dict[str, Any]) -> None:
+        found = message(item)
+        if found is not None:
+            title, fields = found
+            self.slack.notify(item["type"], title, **{k: v for k, v in fields.items() if v is not None})

@@ -1,8 +1,8 @@
-"""Shared state of all replicas (SQLAlchemy Core; SQLite by default, PostgreSQL in the full stack).
+"""The fleet's shared state (SQLAlchemy Core; SQLite by default, PostgreSQL in production).
 
-Every change bumps the model's `revision`; replicas poll revisions and apply what changed, so a reload
-or traffic change made through one replica reaches the others within one sync interval.
-All methods are blocking: the gateway calls them through `Store.run` on one dedicated thread.
+Tables: one rollout record per model (compare-and-set on `revision`), the controller lease, one
+state row per replica (loaded versions, load failures, window summaries), the event log and the
+audit log. All methods block: the gateway calls them through `Store.run` on one dedicated thread.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ import asyncio
 import functools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,54 +25,68 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    Text,
-    and_,
+    case,
     create_engine,
+    delete,
     event,
     insert,
+    or_,
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from serving.record import RolloutRecord
 
 T = TypeVar("T")
 metadata = MetaData()
+STORE_ERRORS = (SQLAlchemyError, OSError)  # what an unreachable or failing store raises (TimeoutError too)
+CALL_TIMEOUT_SECONDS = 10.0
+# PostgreSQL: fail fast on connect, and notice a peer that vanished without closing (TCP keepalives)
+POSTGRES_CONNECT = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+}
+REPLICA_RETENTION_SECONDS = 3600
 
-model_state = Table(
-    "serving_model_state",
+rollout = Table(
+    "serving_rollout",
     metadata,
     Column("model", String(128), primary_key=True),
-    Column("revision", Integer, nullable=False, default=0),
-    Column("weights", JSON, nullable=False),
-    Column("active_slot", String(128)),
-    Column("canary_status", String(32), nullable=False, default="idle"),
-    Column("canary_step", Integer, nullable=False, default=0),
-    Column("canary_step_started", Float),
-    Column("canary_version", String(64)),
-    Column("canary_reason", Text),
+    Column("revision", Integer, nullable=False),
+    Column("record", JSON, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
-alias_version = Table(
-    "serving_alias_version",
+lease = Table(
+    "serving_lease",
     metadata,
-    Column("model", String(128), primary_key=True),
-    Column("alias", String(128), primary_key=True),
-    Column("version", String(64), nullable=False),
-    Column("previous_version", String(64)),
-    Column("updated_at", Float, nullable=False),
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    Column("term", Integer, nullable=False),
+    Column("expires_at", Float, nullable=False),
 )
-moves = Table(
-    "serving_alias_move",
+replica_state = Table(
+    "serving_replica_state",
+    metadata,
+    Column("replica", String(255), primary_key=True),
+    Column("started_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("state", JSON, nullable=False),
+)
+events = Table(
+    "serving_event",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("model", String(128), nullable=False, index=True),
-    Column("alias", String(128), nullable=False),
-    Column("from_version", String(64)),
-    Column("to_version", String(64), nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("rolled_back", Boolean, nullable=False, default=False),
     Column("at", Float, nullable=False),
+    Column("replica", String(255), nullable=False),
+    Column("type", String(64), nullable=False, index=True),
+    Column("model", String(128)),
+    Column("data", JSON, nullable=False),
 )
 audit = Table(
     "serving_audit",
@@ -87,55 +100,37 @@ audit = Table(
     Column("ok", Boolean, nullable=False),
     Column("detail", JSON),
 )
-replicas = Table(
-    "serving_replica",
-    metadata,
-    Column("replica", String(255), primary_key=True),
-    Column("model", String(128), primary_key=True),
-    Column("versions", JSON, nullable=False),
-    Column("started_at", Float, nullable=False),
-    Column("last_seen", Float, nullable=False),
-)
 
 
-@dataclass
-class ModelState:
-    """What the store holds for one model."""
-
-    revision: int
-    weights: dict[str, int]
-    active_slot: str | None = None
-    canary_status: str = "idle"
-    canary_step: int = 0
-    canary_step_started: float | None = None
-    canary_version: str | None = None
-    canary_reason: str | None = None
-    aliases: dict[str, str] = field(default_factory=dict)
+def store_reason(error: BaseException) -> str:
+    """One line saying why a store call failed (for logs and admin callers: it may name the host)."""
+    return str(error).splitlines()[0][:300] if str(error) else type(error).__name__
 
 
-@dataclass
-class Move:
-    """One alias move (promotion or reload) that a rollback can undo."""
-
-    id: int
-    alias: str
-    from_version: str | None
-    to_version: str
-    kind: str
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
 
 
 def _engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        connect_args = POSTGRES_CONNECT if parsed.get_backend_name() == "postgresql" else {}
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=2, max_overflow=2, pool_timeout=10, connect_args=connect_args
+        )
+    database = parsed.database or ""
+    memory = database in ("", ":memory:") or "mode=memory" in str(parsed.query.get("mode", ""))
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        **({"poolclass": StaticPool} if memory else {}),
+    )
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
@@ -145,17 +140,20 @@ def _engine(url: str) -> Engine:
 class Store:
     """Blocking accessors of the state tables, plus `run` to call them off the event loop."""
 
-    def __init__(self, url: str, replica: str) -> None:
+    def __init__(self, url: str, replica: str, engine: Engine | None = None) -> None:
         self.url = url
         self.replica = replica
-        self.engine = _engine(url)
+        self.engine = engine or _engine(url)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="serving-store")
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking store method on the store thread."""
-        return await asyncio.get_running_loop().run_in_executor(
-            self._pool, functools.partial(fn, *args, **kwargs)
-        )
+        """Run a blocking store method on the store thread; TimeoutError (a store error) past
+        CALL_TIMEOUT_SECONDS, so a store that stops answering degrades the replica instead of hanging it."""
+        call = asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that arrives as the call
+        # finishes, and a loop that ignores its cancel keeps the gateway from stopping
+        async with asyncio.timeout(CALL_TIMEOUT_SECONDS):
+            return await call
 
     def close(self) -> None:
         """Stop the store thread and release connections."""
@@ -164,147 +162,165 @@ class Store:
 
     def create(self) -> None:
         """Create the tables when missing (tolerates another replica creating them at the same time)."""
+        url = make_url(self.url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         try:
             metadata.create_all(self.engine)
         except (IntegrityError, ProgrammingError, OperationalError):
             time.sleep(0.5)
             metadata.create_all(self.engine)
 
-    # -- model state -------------------------------------------------------------------------------
-    def ensure_model(self, model: str, weights: dict[str, int], active_slot: str | None) -> ModelState:
-        """The model's state, created from the config defaults on first start."""
-        try:
-            with self.engine.begin() as conn:
-                row = conn.execute(select(model_state).where(model_state.c.model == model)).mappings().first()
-                if row is None:
-                    conn.execute(
-                        insert(model_state).values(
-                            model=model,
-                            revision=1,
-                            weights=weights,
-                            active_slot=active_slot,
-                            canary_status="idle",
-                            canary_step=0,
-                            updated_at=time.time(),
-                        )
-                    )
-        except IntegrityError:
-            pass  # another replica created it first
-        return self.read(model)
+    # -- rollout records -----------------------------------------------------------------------------
+    def read(self, model: str) -> RolloutRecord | None:
+        """The model's record, or None when the store has none yet."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(rollout).where(rollout.c.model == model)).mappings().first()
+        return None if row is None else RolloutRecord.from_json(dict(row["record"]), row["revision"])
 
     def revisions(self) -> dict[str, int]:
-        """Revision of every model."""
+        """Revision of every model's record."""
         with self.engine.connect() as conn:
-            return {
-                r.model: r.revision for r in conn.execute(select(model_state.c.model, model_state.c.revision))
-            }
+            return {r.model: r.revision for r in conn.execute(select(rollout.c.model, rollout.c.revision))}
 
-    def read(self, model: str) -> ModelState:
-        """Full state of one model."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(model_state).where(model_state.c.model == model)).mappings().one()
-            aliases = {
-                r.alias: r.version
-                for r in conn.execute(select(alias_version).where(alias_version.c.model == model))
-            }
-        return ModelState(
-            revision=row["revision"],
-            weights={k: int(v) for k, v in dict(row["weights"]).items()},
-            active_slot=row["active_slot"],
-            canary_status=row["canary_status"],
-            canary_step=row["canary_step"],
-            canary_step_started=row["canary_step_started"],
-            canary_version=row["canary_version"],
-            canary_reason=row["canary_reason"],
-            aliases=aliases,
+    def init(self, record: RolloutRecord) -> RolloutRecord:
+        """Store `record` as revision 1 unless the model has one already; return the stored record."""
+        values = {"revision": 1, "record": _jsonable(record.as_json()), "updated_at": time.time()}
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(rollout).values(model=record.model, **values))
+        except IntegrityError:
+            pass  # it exists (another replica may have created it a moment ago)
+        stored = self.read(record.model)
+        assert stored is not None
+        return stored
+
+    def write(self, record: RolloutRecord) -> int | None:
+        """Compare-and-set: store `record` if the stored revision is still `record.revision`.
+
+        Returns the new revision, or None when another writer came first."""
+        statement = (
+            update(rollout)
+            .where(rollout.c.model == record.model, rollout.c.revision == record.revision)
+            .values(
+                revision=record.revision + 1,
+                record=_jsonable(record.as_json()),
+                updated_at=time.time(),
+            )
         )
+        with self.engine.begin() as conn:
+            changed = conn.execute(statement).rowcount
+        return record.revision + 1 if changed == 1 else None
 
-    def _bump(self, conn: Connection, model: str, values: dict[str, Any], where: Any = None) -> int | None:
-        current = select(model_state.c.revision).where(model_state.c.model == model)
-        revision = conn.execute(current).scalar_one()
-        statement = update(model_state).where(
-            model_state.c.model == model, model_state.c.revision == revision
+    # -- controller lease -----------------------------------------------------------------------------
+    def acquire_lease(self, holder: str, seconds: float, now: float, name: str = "controller") -> int | None:
+        """Take or renew the lease; the term (it grows with every new holder), or None if another holds it."""
+        mine = lease.c.holder == holder
+        statement = (
+            update(lease)
+            .where(lease.c.name == name, or_(mine, lease.c.expires_at < now))
+            .values(
+                holder=holder,
+                term=case((mine, lease.c.term), else_=lease.c.term + 1),
+                expires_at=now + seconds,
+            )
         )
-        if where is not None:
-            statement = statement.where(where)
-        result = conn.execute(statement.values(revision=revision + 1, updated_at=time.time(), **values))
-        return revision + 1 if result.rowcount == 1 else None
-
-    def update(self, model: str, **values: Any) -> int:
-        """Set columns of the model state (weights, active_slot, canary_*) and bump the revision."""
         with self.engine.begin() as conn:
-            revision = self._bump(conn, model, values)
-        if revision is None:
-            return self.update(model, **values)
-        return revision
+            if conn.execute(statement).rowcount == 1:
+                return int(conn.execute(select(lease.c.term).where(lease.c.name == name)).scalar_one())
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(lease).values(name=name, holder=holder, term=1, expires_at=now + seconds))
+        except IntegrityError:
+            return None  # held by another replica
+        return 1
 
-    def update_if(self, model: str, expected: dict[str, Any], **values: Any) -> int | None:
-        """Like `update`, only when the columns in `expected` still hold those values (None if not)."""
-        condition = [model_state.c[key] == value for key, value in expected.items()]
-        with self.engine.begin() as conn:
-            return self._bump(conn, model, values, and_(*condition) if condition else None)
-
-    def set_alias_version(
-        self, model: str, alias: str, version: str, previous: str | None, move_kind: str | None
-    ) -> int:
-        """Record the version an alias now serves (and the move, for rollback); bump the revision."""
-        now = time.time()
-        with self.engine.begin() as conn:
-            key = (alias_version.c.model == model, alias_version.c.alias == alias)
-            exists = conn.execute(select(alias_version.c.version).where(*key)).first()
-            values = {"version": version, "previous_version": previous, "updated_at": now}
-            if exists is None:
-                conn.execute(insert(alias_version).values(model=model, alias=alias, **values))
-            elif exists.version != version:
-                conn.execute(update(alias_version).where(*key).values(**values))
-            if move_kind is not None and previous != version:
-                conn.execute(
-                    insert(moves).values(
-                        model=model,
-                        alias=alias,
-                        from_version=previous,
-                        to_version=version,
-                        kind=move_kind,
-                        rolled_back=False,
-                        at=now,
-                    )
-                )
-            revision = self._bump(conn, model, {})
-        return revision if revision is not None else self.update(model)
-
-    def last_move(self, model: str, alias: str | None = None) -> Move | None:
-        """The latest move of the model's aliases not rolled back yet."""
-        query = select(moves).where(moves.c.model == model, moves.c.rolled_back.is_(False))
-        if alias is not None:
-            query = query.where(moves.c.alias == alias)
-        with self.engine.connect() as conn:
-            row = conn.execute(query.order_by(moves.c.id.desc()).limit(1)).mappings().first()
-        if row is None:
-            return None
-        return Move(row["id"], row["alias"], row["from_version"], row["to_version"], row["kind"])
-
-    def mark_rolled_back(self, move_id: int) -> None:
-        """Flag a move as undone so the next rollback goes one further back."""
-        with self.engine.begin() as conn:
-            conn.execute(update(moves).where(moves.c.id == move_id).values(rolled_back=True))
-
-    # -- audit and replicas --------------------------------------------------------------------------
-    def audit(
-        self, action: str, model: str | None, ok: bool, actor: str | None, detail: dict[str, Any]
-    ) -> None:
-        """Append one admin action to the audit log."""
+    def release_lease(self, holder: str, name: str = "controller") -> None:
+        """Give the lease up (clean shutdown): the next replica takes it at once."""
         with self.engine.begin() as conn:
             conn.execute(
-                insert(audit).values(
-                    at=time.time(),
-                    replica=self.replica,
-                    actor=actor,
-                    action=action,
-                    model=model,
-                    ok=ok,
-                    detail=json.loads(json.dumps(detail, default=str)),
-                )
+                update(lease).where(lease.c.name == name, lease.c.holder == holder).values(expires_at=0.0)
             )
+
+    def lease_holders(self) -> dict[str, dict[str, Any]]:
+        """Every lease: name -> holder, term, expires_at."""
+        with self.engine.connect() as conn:
+            return {r["name"]: dict(r) for r in conn.execute(select(lease)).mappings()}
+
+    # -- replicas -----------------------------------------------------------------------------------
+    def heartbeat(self, started_at: float, state: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        """Write this replica's state; return every replica's row (rows older than an hour are dropped)."""
+        values = {"started_at": started_at, "last_seen": now, "state": _jsonable(state)}
+        with self.engine.begin() as conn:
+            key = replica_state.c.replica == self.replica
+            if conn.execute(update(replica_state).where(key).values(**values)).rowcount == 0:
+                conn.execute(insert(replica_state).values(replica=self.replica, **values))
+            conn.execute(
+                delete(replica_state).where(replica_state.c.last_seen < now - REPLICA_RETENTION_SECONDS)
+            )
+            rows = conn.execute(select(replica_state).order_by(replica_state.c.replica)).mappings()
+            return [dict(r) for r in rows]
+
+    def forget_replica(self) -> None:
+        """Remove this replica's row (clean shutdown)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(replica_state).where(replica_state.c.replica == self.replica))
+
+    # -- event and audit logs -------------------------------------------------------------------------
+    def append(self, items: Iterable[dict[str, Any]]) -> list[int]:
+        """Append events (and their audit entries) in one transaction; their ids in order."""
+        ids: list[int] = []
+        with self.engine.begin() as conn:
+            for item in items:
+                data = _jsonable(item["data"])
+                result = conn.execute(
+                    insert(events).values(
+                        at=item["at"],
+                        replica=item["replica"],
+                        type=item["type"],
+                        model=item.get("model"),
+                        data=data,
+                    )
+                )
+                ids.append(int(result.inserted_primary_key[0]))
+                if item.get("audit") is not None:
+                    entry = item["audit"]
+                    conn.execute(
+                        insert(audit).values(
+                            at=item["at"],
+                            replica=item["replica"],
+                            actor=entry.get("actor"),
+                            action=entry["action"],
+                            model=item.get("model"),
+                            ok=bool(entry.get("ok", True)),
+                            detail=_jsonable(entry.get("detail", {})),
+                        )
+                    )
+        return ids
+
+    def events_after(self, last_id: int, limit: int = 500) -> list[dict[str, Any]]:
+        """Events with an id above `last_id`, oldest first."""
+        query = select(events).where(events.c.id > last_id).order_by(events.c.id).limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def recent_events(self, count: int) -> list[dict[str, Any]]:
+        """The newest `count` events, oldest first."""
+        query = select(events).order_by(events.c.id.desc()).limit(count)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in reversed(list(conn.execute(query).mappings()))]
+
+    def last_event_id(self) -> int:
+        """Id of the newest event (0 when the log is empty)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(events.c.id).order_by(events.c.id.desc()).limit(1)).first()
+        return int(rows[0]) if rows else 0
+
+    def trim_events(self, keep: int) -> None:
+        """Drop all but the newest `keep` events."""
+        newest = self.last_event_id()
+        with self.engine.begin() as conn:
+            conn.execute(delete(events).where(events.c.id <= newest - keep))
 
     def audit_log(self, model: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Latest audit entries, newest first."""
@@ -313,25 +329,3 @@ class Store:
             query = query.where(audit.c.model == model)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
-
-    def heartbeat(self, started_at: float, versions: dict[str, dict[str, str | None]]) -> None:
-        """Record which versions this replica has loaded, per model."""
-        now = time.time()
-        with self.engine.begin() as conn:
-            for model, loaded in versions.items():
-                key = (replicas.c.replica == self.replica, replicas.c.model == model)
-                values = {"versions": loaded, "last_seen": now, "started_at": started_at}
-                if conn.execute(update(replicas).where(*key).values(**values)).rowcount == 0:
-                    conn.execute(insert(replicas).values(replica=self.replica, model=model, **values))
-            conn.execute(replicas.delete().where(replicas.c.last_seen < now - 3600))
-
-    def replicas(self, model: str) -> list[dict[str, Any]]:
-        """Replicas seen in the last hour with the versions each has loaded."""
-        query = select(replicas).where(replicas.c.model == model).order_by(replicas.c.replica)
-        with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
-
-    def forget_replica(self) -> None:
-        """Remove this replica's heartbeats (clean shutdown)."""
-        with self.engine.begin() as conn:
-            conn.execute(replicas.delete().where(replicas.c.replica == self.replica))

@@ -43,6 +43,15 @@ def full_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
 
 
 @pytest.fixture(scope="session")
+def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """The stack as `make up` starts it: MLflow, gateway, the control API, a real Airflow (API server,
+    scheduler, DAG processor, triggerer) and the Slack sink, on free ports; started once per session
+    (the heaviest fixture) and shared by the end-to-end tests and the control API's integration tests."""
+    state: Path = tmp_path_factory.mktemp("airflow-stack")
+    yield from _start(stack_settings(state, with_gateway=True, with_airflow=True, with_control=True))
+
+
+@pytest.fixture(scope="session")
 def slack_sink(mlflow_stack: RunningStack) -> SlackSink:
     """The embedded stack's Slack webhook sink."""
     return SlackSink(mlflow_stack.settings.slack_webhook_url, mlflow_stack.slack_log)

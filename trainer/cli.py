@@ -1,4 +1,4 @@
-"""Command line: `python -m trainer train|register|validate|profiles`."""
+"""Command line: `python -m trainer train|register|validate|profiles|contract`."""
 
 import argparse
 import json
@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="validate a JSON training config and exit")
     validate.add_argument("--config", required=True)
 
+    commands.add_parser(
+        "contract", help="print the config contract (JSON Schema and rules) for other services"
+    )
+
     profiles = commands.add_parser("profiles", help="validate model_profiles.yaml and print it as JSON")
     profiles.add_argument("--file", help="path of model_profiles.yaml (default: the packaged one)")
     return parser
@@ -99,6 +103,11 @@ def run(argv: Sequence[str] | None = None) -> int:
             load_profiles().get(config.profile_name)
             summary = {**config.model_dump(mode="json"), "valid": True, "profile": config.profile_name}
             print(json.dumps(summary))
+            return 0
+        if args.command == "contract":
+            from trainer.contract import contract
+
+            print(json.dumps(contract(), indent=2))
             return 0
         if args.command == "profiles":
             print(json.dumps(load_profiles(args.file).model_dump(mode="json"), indent=2))

@@ -42,6 +42,9 @@ DEFAULT_PROFILE_BY_TASK: dict[Task, str] = {
     Task.IMAGE_CLASSIFICATION: "image",
 }
 
+# The message of a dataset or algorithm that does not fit the task (also published in the contract).
+TASK_FIT_MESSAGE = "{field} '{value}' is not valid for task {task}; use one of {choices}"
+
 ModelName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
 
@@ -63,16 +66,14 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_task_fit(self) -> "TrainConfig":
-        datasets = DATASETS_BY_TASK[self.task]
-        if self.dataset not in datasets:
-            raise ValueError(
-                f"dataset '{self.dataset}' is not valid for task {self.task}; use one of {datasets}"
-            )
-        algorithms = ALGORITHMS_BY_TASK[self.task]
-        if self.algorithm not in algorithms:
-            raise ValueError(
-                f"algorithm '{self.algorithm}' is not valid for task {self.task}; use one of {algorithms}"
-            )
+        for field, choices in (("dataset", DATASETS_BY_TASK), ("algorithm", ALGORITHMS_BY_TASK)):
+            value = getattr(self, field)
+            if value not in choices[self.task]:
+                raise ValueError(
+                    TASK_FIT_MESSAGE.format(
+                        field=field, value=value, task=self.task, choices=choices[self.task]
+                    )
+                )
         return self
 
     @property

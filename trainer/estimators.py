@@ -34,6 +34,13 @@ SKOPS_TRUSTED_TYPES: dict[str, list[str]] = {
 SKOPS_TRUSTED_TYPES["cnn"] = SKOPS_TRUSTED_TYPES["mlp"]
 # Tree node storage: the trainer writes these files itself and only our registry serves them.
 SKOPS_TRUSTED_TYPES["random_forest"] = ["sklearn.tree._tree.Tree"]
+# Keys of a config's hyperparameters that configure something beside the checked estimator.
+EXTRA_KEYS: dict[str, set[str]] = {
+    "tfidf_logistic_regression": set(VECTORIZER_KEYS),
+    "mlp": {"epochs"},
+    "cnn": {"epochs"},
+}
+UNKNOWN_HYPERPARAMETER = "hyperparameters.{name}: not a parameter of {estimator}"
 DEFAULTS: dict[str, dict[str, Any]] = {
     "logistic_regression": {"max_iter": 500},
     "tfidf_logistic_regression": {"max_iter": 500},
@@ -45,9 +52,8 @@ def _checked(estimator_cls: type[BaseEstimator], params: dict[str, Any], seed: i
     valid = estimator_cls().get_params()
     for key in params:
         if key not in valid:
-            raise ConfigError(
-                f"invalid config: hyperparameters.{key}: not a parameter of {estimator_cls.__name__}"
-            )
+            message = UNKNOWN_HYPERPARAMETER.format(name=key, estimator=estimator_cls.__name__)
+            raise ConfigError(f"invalid config: {message}")
     if "random_state" in valid:
         params = {"random_state": seed, **params}
     try:
@@ -59,12 +65,27 @@ def _checked(estimator_cls: type[BaseEstimator], params: dict[str, Any], seed: i
     return estimator
 
 
+def checked_class(task: str, algorithm: str) -> type[BaseEstimator]:
+    """The estimator whose parameters a config's hyperparameters are checked against."""
+    if algorithm == "random_forest":
+        return FORESTS[task]
+    if algorithm in ("mlp", "cnn"):
+        return MLPClassifier
+    return ESTIMATORS[algorithm]
+
+
+def hyperparameter_names(task: str, algorithm: str) -> tuple[str, list[str]]:
+    """The checked estimator's name and every hyperparameter name `build_estimator` accepts for it."""
+    estimator = checked_class(task, algorithm)
+    return estimator.__name__, sorted(set(estimator().get_params()) | EXTRA_KEYS.get(algorithm, set()))
+
+
 def build_estimator(config: TrainConfig, algorithm: str | None = None) -> BaseEstimator:
     """The estimator (or pipeline) for the config's algorithm with its hyper-parameters."""
     name = algorithm or config.algorithm
     params = {**DEFAULTS.get(name, {}), **config.hyperparameters}
     if name == "random_forest":
-        return _checked(FORESTS[config.task.value], params, config.seed)
+        return _checked(checked_class(config.task.value, name), params, config.seed)
     if name == "tfidf_logistic_regression":
         vectorizer_params = {VECTORIZER_KEYS[k]: params.pop(k) for k in list(params) if k in VECTORIZER_KEYS}
         if "ngram_range" in vectorizer_params:

@@ -12,6 +12,7 @@ from trainer.errors import ConfigError
 PROFILES_FILE = Path(__file__).with_name("model_profiles.yaml")
 # Chosen by the device plugin from the pod's nvidia.com/gpu limit; a profile that sets them overrides it.
 DEVICE_VARIABLES = {"NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"}
+UNKNOWN_PROFILE = "unknown profile '{name}'; known: {known}"
 Quantity = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")]
 
 
@@ -87,7 +88,7 @@ class ModelProfiles(BaseModel):
     def get(self, name: str) -> Profile:
         """The named profile, or a ConfigError listing the known ones."""
         if name not in self.profiles:
-            raise ConfigError(f"unknown profile '{name}'; known: {sorted(self.profiles)}")
+            raise ConfigError(UNKNOWN_PROFILE.format(name=name, known=sorted(self.profiles)))
         return self.profiles[name]
 
 

@@ -75,6 +75,16 @@ printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$aws_id" "$aws_key" \
 # The commit trigger posts its result to the same Slack channel (its login: airflow-ci-user above).
 printf 'SLACK_WEBHOOK_URL=%s\n' "$slack" | seal "$ns" commit-trigger "$out/airflow/commit-trigger.yaml"
 
+# The control API: its callers' keys (name:key pairs; a read-only one for dashboards) and the secret
+# that signs its callbacks. It reads the gateway's admin key from serving-app and the CI/API user's
+# password from commit-trigger (charts/control values.secrets), so those stay in one place.
+printf 'CONTROL_API_KEYS=backend:%s\nCONTROL_READ_API_KEYS=dashboard:%s\nCALLBACK_SIGNING_SECRETS=%s\n' \
+  "$(rand 32)" "$(rand 32)" "$(rand 32)" | seal "$ns" control-app "$out/control/control-app.yaml"
+if [ "$env" = prod ]; then
+  printf 'CONTROL_DATABASE_URL=postgresql+psycopg2://control:%s@%s/control\n' "$(rand 24)" "$pg" \
+    | seal "$ns" control-db "$out/control/control-db.yaml"
+fi
+
 if [ "$env" = prod ]; then
   printf 'slack-token=xoxb-%s\n' "$(rand 36)" \
     | seal argocd argocd-notifications-secret "$root/bootstrap/argocd-secrets/argocd-notifications-secret.yaml"

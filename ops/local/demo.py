@@ -6,7 +6,9 @@ cluster's commit trigger uses it), with every run visible in the Airflow UI:
    run per config the commit affects (the first commit to trigger trains every config), or none;
 3. a release that fails after the alias moved (a version registered outside Airflow that cannot score
    its own input example; `register_sensor_check` releases it, the gateway refuses it), which triggers
-   `rollback_model` as its own DAG run, restoring the version that served before.
+   `rollback_model` as its own DAG run, restoring the version that served before;
+4. a backend's view: one training job through the control API, its Server-Sent Events printed as they
+   stream, and its signed callback received by the local sink (`ops/local/control_demo.py`).
 
 Each task prints a line as it finishes; each run prints its UI link. The stack stays up."""
 
@@ -20,6 +22,7 @@ from typing import Any
 import httpx
 
 from airflow_rest import AirflowAPIError, AirflowClient, DagRun, TaskInstance
+from ops.local import control_demo
 from ops.local.airflow import API_USER
 from ops.local.examples import example_body, predict_each_type, register_examples
 from ops.local.stack import Stack, StackError, StackSettings
@@ -135,7 +138,7 @@ def main() -> int:
 def run_demo() -> int:
     stack = Stack(StackSettings())
     began = time.monotonic()
-    say("==> local stack (MLflow, gateway, Airflow, Slack sink)")
+    say("==> local stack (MLflow, gateway, control API, Airflow, Slack sink)")
     stack.up(log=lambda line: say("  " + line))
     say(f"    up in {time.monotonic() - began:.1f}s")
     demo = Demo(stack)
@@ -149,6 +152,7 @@ def run_demo() -> int:
     say("==> text and image examples (trainer CLI → MLflow → gateway)")
     register_examples(stack, say)
     summary(demo, mark, before, broken, restored)
+    through_api = control_demo.run(stack, say) if stack.settings.with_control else True
     ok = (
         all(r.state == "success" for r in commit_runs)
         and challenger.state == "success"
@@ -156,6 +160,7 @@ def run_demo() -> int:
         and rollback is not None
         and rollback.state == "success"
         and restored == before
+        and through_api
     )
     say("==> demo " + ("done" if ok else "FAILED (see the runs above and .stack/logs/)"))
     return 0 if ok else 1

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from serving.api.deps import GatewayDep
 from serving.api.schemas import ERRORS
-from serving.events import EventBus
+from serving.events import EventLog
+from serving.store import STORE_ERRORS
 
 router = APIRouter(responses=ERRORS)
+KEEPALIVE_SECONDS = 15.0
 
 
 def _json(body: dict[str, Any], status_code: int) -> Response:
@@ -28,12 +31,13 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["health"], summary="Every configured variant is loaded")
+@router.get("/readyz", tags=["health"], summary="This replica serves every alias that exists")
 async def readyz(gateway: GatewayDep) -> Response:
-    """200 when ready, else 503 with what is missing."""
-    missing = gateway.ready()
-    body = {"ready": not missing, "missing": missing}
-    return _json(body, status_code=503 if missing else 200)
+    """200 when every alias with a version (in the store or MLflow) is loaded, else 503 with what is
+    missing. Aliases MLflow does not have yet are listed in `waiting` and do not block; `degraded`
+    says the state store is unreachable (the replica serves its last known state and stays ready)."""
+    body = gateway.view.readiness()
+    return _json(body, status_code=200 if body["ready"] else 503)
 
 
 @router.get("/metrics", tags=["health"], summary="Prometheus metrics")
@@ -45,42 +49,62 @@ async def metrics(gateway: GatewayDep) -> Response:
 @router.get("/v1/models", tags=["status"], summary="Status of every served model")
 async def models(gateway: GatewayDep) -> dict[str, Any]:
     """See `GET /v1/models/{model}`."""
-    return {"models": [await gateway.status(name) for name in gateway.models]}
+    return {"models": [gateway.view.status(name) for name in gateway.models]}
 
 
 @router.get("/v1/models/{model}", tags=["status"], summary="Status of one model")
 async def model_status(model: str, gateway: GatewayDep) -> dict[str, Any]:
-    """Registered model, strategy, variants (alias → version, weight, counts, load time), canary state,
-    and the replicas with the versions each has loaded and when each was last seen."""
-    return await gateway.status(model)
+    """Registered model, strategy, variants (version served here and targeted by the fleet, weight,
+    counts, windows), canary state with the fleet's gate figures, the rollout record (phase, operation,
+    leader), and every replica with the versions it serves and when it was last seen."""
+    gateway.model(model)
+    return gateway.view.status(model)
 
 
-@router.get("/v1/events", tags=["status"], summary="Server-Sent Events")
+@router.get("/v1/events", tags=["status"], summary="Server-Sent Events of the whole fleet")
 async def events(
     gateway: GatewayDep,
     types: str | None = Query(default=None, description="comma-separated event types to keep"),
-    replay: int = Query(default=0, ge=0, le=200, description="send this many recent events first"),
+    replay: int = Query(default=0, ge=0, le=1000, description="send this many recent events first"),
+    last_event_id: str | None = Header(default=None, description="resume after this event id"),
 ) -> StreamingResponse:
-    """reload, reload_failed, traffic, canary_start/advance/abort, promotion, rollback, switch."""
+    """Every replica's events from the store's event log: reload, reload_failed, traffic, switch,
+    canary_start/advance/abort/promote, promotion_started, promotion, rollback_started, rollback,
+    *_failed, *_compensated, alias_moved, admin_refused. `Last-Event-ID` resumes a stream."""
     wanted = set(types.split(",")) if types else None
-    bus = gateway.events
-    queue = bus.subscribe()
+    log = gateway.events
+    poll = gateway.config.sync_interval_seconds
 
     async def stream() -> AsyncIterator[bytes]:
-        try:
-            yield b": connected\n\n"
-            for item in list(bus.recent)[-replay:] if replay else []:
+        yield b": connected\n\n"
+        cursor = -1  # unknown until the store answers
+        if last_event_id is not None and last_event_id.strip().isdigit():
+            cursor = int(last_event_id.strip())
+        elif replay:
+            with contextlib.suppress(*STORE_ERRORS):
+                backlog = await log.recent(replay)
+                cursor = backlog[-1]["id"] if backlog else 0  # empty log: all that comes is newer
+                for item in backlog:
+                    if wanted is None or item["type"] in wanted:
+                        yield EventLog.format(item)
+        quiet = 0.0
+        while True:
+            items = []
+            with contextlib.suppress(*STORE_ERRORS):
+                if cursor < 0:
+                    cursor = await gateway.store.run(gateway.store.last_event_id)
+                items = await log.after(cursor)
+            for item in items:
+                cursor = item["id"]
                 if wanted is None or item["type"] in wanted:
-                    yield EventBus.format(item)
-            while True:
-                try:
-                    item = await asyncio.wait_for(queue.get(), timeout=15)
-                except TimeoutError:
-                    yield b": ping\n\n"
-                    continue
-                if wanted is None or item["type"] in wanted:
-                    yield EventBus.format(item)
-        finally:
-            bus.unsubscribe(queue)
+                    yield EventLog.format(item)
+            if items:
+                quiet = 0.0
+                continue
+            await asyncio.sleep(poll)
+            quiet += poll
+            if quiet >= KEEPALIVE_SECONDS:
+                quiet = 0.0
+                yield b": ping\n\n"
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -84,8 +84,9 @@ async def version_metadata(model: str, version: str, gateway: GatewayDep) -> dic
 
 @router.get("/v2/models/{model}/ready", summary="Model ready")
 async def model_ready(model: str, gateway: GatewayDep) -> Response:
-    """200 when every variant of the model is loaded, else 503."""
-    missing = gateway.model(model).missing()
+    """200 when every alias of the model that exists is loaded here, else 503 (see /readyz)."""
+    gateway.model(model)
+    missing = gateway.missing(model)
     return _json({"name": model, "ready": not missing}, status_code=503 if missing else 200)
 
 

@@ -1,15 +1,13 @@
-"""The whole loop on one machine: the local stack as `make up` starts it (MLflow, gateway, Slack sink and
-a real Airflow: API server, scheduler with LocalExecutor, DAG processor, triggerer) on free ports, one
-per e2e package run. DAG runs are triggered and followed through Airflow's REST API, as the commit
-trigger and the demo do."""
+"""The whole loop on one machine: the local stack as `make up` starts it (MLflow, gateway, control API,
+Slack sink and a real Airflow: API server, scheduler with LocalExecutor, DAG processor, triggerer) on
+free ports, started once per test session (`airflow_stack`). DAG runs are triggered and followed
+through Airflow's REST API, as the commit trigger and the demo do."""
 
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,8 +15,7 @@ import pytest
 
 from airflow_rest import AirflowClient, DagRun, TaskInstance
 from ops.local.airflow import API_USER
-from ops.local.stack import Stack
-from tests.support.stack import REPO_ROOT, RunningStack, SlackSink, stack_settings
+from tests.support.stack import REPO_ROOT, RunningStack, SlackSink
 
 DAGS = ["ml_train_register_and_reload", "register_sensor_check", "rollback_model"]
 # What ci/trainer-runtime.sh builds (make install): the python of the DAGs' local pods.
@@ -163,17 +160,10 @@ class Loop:
 
 
 @pytest.fixture(scope="package")
-def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
-    """The stack with gateway and Airflow, shared by the e2e tests (stopped after them)."""
+def loop(airflow_stack: RunningStack) -> Loop:
+    """The session's stack with gateway and Airflow (tests/conftest.py), shared by the e2e tests."""
     if not TRAINER_VENV_PYTHON.is_file():  # the local runtime's trainer environment (`make install`)
         subprocess.run(["bash", str(REPO_ROOT / "ci" / "trainer-runtime.sh")], check=True, cwd=REPO_ROOT)
-    state: Path = tmp_path_factory.mktemp("loop")
-    stack = Stack(stack_settings(state, with_gateway=True, with_airflow=True))
-    try:
-        stack.up(log=lambda _line: None)
-        running = RunningStack(stack)
-        client = running.airflow()
-        client.wait_for_dags(DAGS)
-        yield Loop(running, client)
-    finally:
-        stack.down()
+    client = airflow_stack.airflow()
+    client.wait_for_dags(DAGS)
+    return Loop(airflow_stack, client)

@@ -84,10 +84,12 @@ def _expected_airflow_app(env: str) -> dict:
     }
 
 
-def test_exactly_three_applications_per_environment() -> None:
+def test_exactly_four_applications_per_environment() -> None:
     assert sorted(_by_name()) == [
         "airflow-dev",
         "airflow-prod",
+        "control-dev",
+        "control-prod",
         "mlflow-dev",
         "mlflow-prod",
         "serving-dev",
@@ -100,8 +102,9 @@ def test_applications_of_one_environment(env: str) -> None:
     apps = _by_name()
     assert apps[f"mlflow-{env}"]["spec"] == _expected_chart_app("mlflow", env, "0")
     assert apps[f"serving-{env}"]["spec"] == _expected_chart_app("serving", env, "1")
+    assert apps[f"control-{env}"]["spec"] == _expected_chart_app("control", env, "2")
     assert apps[f"airflow-{env}"]["spec"] == _expected_airflow_app(env)
-    for name in ("mlflow", "serving", "airflow"):
+    for name in ("mlflow", "serving", "control", "airflow"):
         meta = apps[f"{name}-{env}"]["metadata"]
         assert meta["namespace"] == "argocd"
         assert meta["labels"] == {
@@ -122,12 +125,16 @@ def test_mlflow_syncs_before_airflow_and_serving() -> None:
     for env in ("dev", "prod"):
         assert waves[f"mlflow-{env}"] < waves[f"airflow-{env}"]
         assert waves[f"mlflow-{env}"] < waves[f"serving-{env}"]
+        # the control API drives Airflow, MLflow and the gateway: it syncs after all three
+        assert (
+            max(waves[f"{app}-{env}"] for app in ("mlflow", "serving", "airflow")) < waves[f"control-{env}"]
+        )
 
 
 def test_generated_applications_pass_the_crd_schema_and_policies(report: pipeline.Report) -> None:
     generated = [f for f in report.findings if "(generated)" in f.source]
     assert generated == []
-    assert len(report.applications) == 6
+    assert len(report.applications) == 8
 
 
 def _appset() -> dict:
@@ -162,7 +169,14 @@ def test_path_params_of_the_git_files_generator() -> None:
     doc = copy.deepcopy(_appset())
     doc["spec"]["template"]["metadata"]["name"] = "{{.app}}-{{.path.basename}}"
     names = [a["metadata"]["name"] for a in appset.expand(doc, REPO)]
-    assert names == ["mlflow-dev", "serving-dev", "mlflow-prod", "serving-prod"]
+    assert names == [
+        "mlflow-dev",
+        "serving-dev",
+        "control-dev",
+        "mlflow-prod",
+        "serving-prod",
+        "control-prod",
+    ]
 
 
 def test_project_rules_apply_to_what_each_application_syncs(report: pipeline.Report) -> None:

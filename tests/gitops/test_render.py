@@ -15,13 +15,15 @@ from tests.gitops.helpers import find, objects
 CHARTS = render.our_charts(REPO)
 ENVS = [e["env"] for e in render.environments(REPO)]
 # Charts that deploy a service (commit-trigger is a hook Job of the Airflow Application).
-SERVICE_CHARTS = ["mlflow", "serving"]
-# The Application whose SealedSecrets a chart reads (apps/envs/<env>/secrets/<app>/).
-SECRETS_OF = {"commit-trigger": "airflow"}
+SERVICE_CHARTS = ["mlflow", "serving", "control"]
+# The Applications whose SealedSecrets a chart reads (apps/envs/<env>/secrets/<app>/): its own, except
+# the commit trigger (part of the Airflow Application) and the control API, which also reads the
+# gateway's admin key (serving) and the CI/API user's password (airflow) where those are owned.
+SECRETS_OF = {"commit-trigger": ["airflow"], "control": ["control", "serving", "airflow"]}
 
 
 def test_charts_and_envs_are_discovered() -> None:
-    assert CHARTS == ["commit-trigger", "mlflow", "serving"]
+    assert CHARTS == ["commit-trigger", "control", "mlflow", "serving"]
     assert ENVS == ["dev", "prod"]
 
 
@@ -83,6 +85,19 @@ def test_serving_prod_is_highly_available_and_uses_postgres_state(rendered: rend
     assert not [
         d for d in dev if d["kind"] in {"HorizontalPodAutoscaler", "ServiceMonitor", "PersistentVolumeClaim"}
     ]
+
+
+def test_serving_runs_one_process_per_pod_named_after_the_pod(rendered: render.RenderResult) -> None:
+    """Defect: prod ran `workers: 2` in one pod; both workers shared one replica id (heartbeats
+    overwrote each other), each had its own Prometheus registry, and neither set up logging."""
+    for env in ENVS:
+        container = find(objects(rendered, f"serving-{env}"), "Deployment")["spec"]["template"]["spec"]
+        container = container["containers"][0]
+        variables = {e["name"]: e for e in container["env"]}
+        assert variables.get("SERVING_WORKERS", {"value": "1"})["value"] == "1", env
+        assert variables["SERVING_REPLICA_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    hpa = find(objects(rendered, "serving-prod"), "HorizontalPodAutoscaler")["spec"]
+    assert [m["resource"]["name"] for m in hpa["metrics"]] == ["cpu"]
 
 
 def test_every_ingress_has_tls_from_the_internal_ca(rendered: render.RenderResult) -> None:
@@ -196,17 +211,18 @@ def test_every_referenced_secret_is_a_sealed_secret_of_that_app(
         )
     ]
     sealed = {}
-    for path in sorted((REPO / "apps/envs" / env / "secrets" / SECRETS_OF.get(app, app)).glob("*.yaml")):
-        doc = yaml.safe_load(path.read_text())
-        assert doc["kind"] == "SealedSecret"
-        assert doc["metadata"]["namespace"] == namespace
-        sealed[doc["metadata"]["name"]] = set(doc["spec"]["encryptedData"])
+    owners = SECRETS_OF.get(app, [app])
+    for owner in owners:
+        for path in sorted((REPO / "apps/envs" / env / "secrets" / owner).glob("*.yaml")):
+            doc = yaml.safe_load(path.read_text())
+            assert doc["kind"] == "SealedSecret"
+            assert doc["metadata"]["namespace"] == namespace
+            sealed[doc["metadata"]["name"]] = set(doc["spec"]["encryptedData"])
     refs = _secret_refs(docs + embedded)
     assert refs, f"{app}-{env} references no Secret"
     for name, key in sorted(refs, key=str):
-        assert name in sealed, (
-            f"{app}-{env} uses Secret {name}, which has no SealedSecret in "
-            f"apps/envs/{env}/secrets/{SECRETS_OF.get(app, app)}/"
+        assert name in sealed, f"{app}-{env} uses Secret {name}, which has no SealedSecret in " + ", ".join(
+            f"apps/envs/{env}/secrets/{owner}/" for owner in owners
         )
         if key is not None:
             assert key in sealed[name], f"SealedSecret {name} ({env}) has no key {key}"

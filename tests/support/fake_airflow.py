@@ -3,7 +3,9 @@ unit tests of client and trigger logic. The same clients run against the real Ai
 
 It answers like Airflow 3.3: `POST /auth/token` (201, 401 on bad credentials), Bearer tokens (401 when
 expired), `POST .../dagRuns` (200, 409 when the run id exists), run, runs (run_id_prefix_pattern,
-newest first), task instances, DAG details (is_paused, tags as `{name, dag_id}` objects)."""
+newest first), task instances, XCom entries, task logs, DAG details (is_paused, tags as `{name, dag_id}`
+objects). Tests move runs along with
+`set_run` and `set_task`, and take the whole API down with `down = True` (connection refused)."""
 
 import itertools
 import json
@@ -28,6 +30,10 @@ class FakeAirflow:
     tag_updates: dict[str, list[list[str]]] = field(default_factory=dict)
     tokens: set[str] = field(default_factory=set)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    tasks: dict[tuple[str, str], dict[str, dict[str, Any]]] = field(default_factory=dict)
+    xcoms: dict[tuple[str, str, str, str], Any] = field(default_factory=dict)
+    logs: dict[tuple[str, str, str], list[Any]] = field(default_factory=dict)
+    down: bool = False
     _clock: itertools.count = field(default_factory=itertools.count)
 
     def transport(self) -> httpx.MockTransport:
@@ -39,8 +45,30 @@ class FakeAirflow:
     def created(self, dag_id: str = "ml_train_register_and_reload") -> list[str]:
         return [run_id for (dag, run_id) in self.runs if dag == dag_id]
 
+    def set_run(self, dag_id: str, run_id: str, state: str) -> None:
+        self.runs[(dag_id, run_id)]["state"] = state
+
+    def set_task(
+        self, dag_id: str, run_id: str, task_id: str, state: str | None, try_number: int = 1, **xcom: Any
+    ) -> None:
+        """A task instance's state (and XCom values by key, e.g. return_value={...})."""
+        stamp = (EPOCH + timedelta(seconds=next(self._clock))).isoformat()
+        self.tasks.setdefault((dag_id, run_id), {})[task_id] = {
+            "task_id": task_id,
+            "state": state,
+            "try_number": try_number,
+            "map_index": -1,
+            "start_date": stamp,
+            "end_date": stamp if state in ("success", "failed", "skipped", "upstream_failed") else None,
+            "duration": 1.0,
+        }
+        for key, value in xcom.items():
+            self.xcoms[(dag_id, run_id, task_id, key)] = value
+
     # -- routing ------------------------------------------------------------------------------
     def handle(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("connection refused (the fake Airflow is down)", request=request)
         path = unquote(request.url.path)
         self.calls.append((request.method, path))
         if path == "/auth/token" and request.method == "POST":
@@ -55,6 +83,12 @@ class FakeAirflow:
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
             return httpx.Response(401, json={"detail": "Not authenticated"})
+        detail = re.fullmatch(
+            r"/api/v2/dags/([^/]+)/dagRuns/([^/]+)/taskInstances/([^/]+)/(xcomEntries/([^/]+)|logs/(\d+))",
+            path,
+        )
+        if detail:
+            return self._task_detail(*detail.groups())
         match = re.fullmatch(r"/api/v2/dags/([^/]+)(?:/dagRuns(?:/([^/]+)(/taskInstances)?)?)?", path)
         if not match:
             return httpx.Response(404, json={"detail": "Not Found"})
@@ -74,8 +108,21 @@ class FakeAirflow:
         if run is None:
             return httpx.Response(404, json={"detail": f"The DagRun with dag_id: `{dag_id}` was not found"})
         if tis:
-            return httpx.Response(200, json={"task_instances": [], "total_entries": 0})
+            found = list(self.tasks.get((dag_id, run_id), {}).values())
+            return httpx.Response(200, json={"task_instances": found, "total_entries": len(found)})
         return httpx.Response(200, json=run)
+
+    def _task_detail(
+        self, dag_id: str, run_id: str, task_id: str, _what: str, key: str | None, try_number: str | None
+    ) -> httpx.Response:
+        if key is not None:
+            if (dag_id, run_id, task_id, key) not in self.xcoms:
+                return httpx.Response(404, json={"detail": f"XCom entry with key: `{key}` not found"})
+            return httpx.Response(200, json={"key": key, "value": self.xcoms[(dag_id, run_id, task_id, key)]})
+        content = self.logs.get((dag_id, run_id, task_id))
+        if content is None:
+            return httpx.Response(404, json={"detail": "TaskInstance not found"})
+        return httpx.Response(200, json={"content": content, "continuation_token": None})
 
     def _trigger(self, dag_id: str, body: dict[str, Any]) -> httpx.Response:
         run_id = body["dag_run_id"]

@@ -23,9 +23,10 @@ def stack_settings(
     mode: str = "embedded",
     with_gateway: bool = False,
     with_airflow: bool = False,
+    with_control: bool = False,
     **extra: Any,
 ) -> StackSettings:
-    """Settings for a stack on free ports under state_dir (Airflow only when asked: it is the heaviest)."""
+    """Settings for a stack on free ports under state_dir (Airflow and the control API only when asked)."""
     values: dict[str, Any] = {
         "mode": mode,
         "state_dir": state_dir,
@@ -33,8 +34,10 @@ def stack_settings(
         "serving_port": free_port(),
         "slack_sink_port": free_port(),
         "airflow_port": free_port(),
+        "control_port": free_port(),
         "with_gateway": with_gateway,
         "with_airflow": with_airflow,
+        "with_control": with_control,
         "start_timeout": 240.0 if with_airflow else 120.0,
     }
     if mode == "full":

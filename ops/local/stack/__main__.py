@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    MLflow   {s.mlflow_uri}")
             if s.with_gateway:
                 print(f"    gateway  {s.serving_url}")
+            if s.with_control:
+                print(f"    control  {s.control_url}  (X-API-Key: $CONTROL_API_KEY in {stack.env_file})")
             if s.with_airflow:
                 print(f"    Airflow  {s.airflow_url}  {airflow_login(stack)}")
             print(f"    Slack    {s.slack_log} (webhook {s.slack_webhook_url})")

@@ -13,7 +13,11 @@ def token() -> str:
     return secrets.token_urlsafe(32)
 
 
-GENERATED: dict[str, Callable[[], str]] = {"INTERNAL_API_KEY": token}
+GENERATED: dict[str, Callable[[], str]] = {
+    "INTERNAL_API_KEY": token,
+    "CONTROL_API_KEY": token,
+    "CALLBACK_SIGNING_SECRET": token,
+}
 
 
 def read_env_file(path: Path) -> dict[str, str]:

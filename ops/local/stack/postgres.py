@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ops.local.stack.errors import StackError
 
-DATABASES = ("mlflow", "serving", "airflow")
+DATABASES = ("mlflow", "serving", "airflow", "control")
 
 
 def _bin(name: str) -> str:

@@ -83,6 +83,17 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
+def kill_group(pid: int) -> None:
+    """SIGKILL a process group at once (a crash: nothing gets to clean up), and reap it when it is ours."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (pid_alive(pid) or group_alive(pid)):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+
+
 def _orphaned(pgid: int) -> bool:
     """Members of group `pgid` still run but its leader is gone (killed with SIGKILL, its children live
     on). The kernel hands out no pid while a group of that number exists, so they are the leader's."""

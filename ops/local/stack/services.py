@@ -123,16 +123,23 @@ def slack_sink(settings: StackSettings) -> Service:
         str(settings.slack_sink_port),
         "--file",
         str(settings.slack_log),
+        "--callbacks-file",
+        str(settings.callbacks_log),
     ]
     return Service("slack-sink", argv, f"http://{settings.host}:{settings.slack_sink_port}/")
 
 
-def serving_state_url(settings: StackSettings) -> str:
+def database_url(settings: StackSettings, name: str, sqlite_file: str) -> str:
+    """A service's own database: on the stack's PostgreSQL (full), else a SQLite file in its folder."""
     if settings.mode == "full":
-        return settings.postgres_url.replace("postgresql://", "postgresql+psycopg2://") + "/serving"
-    folder = settings.state_dir / "serving"
+        return settings.postgres_url.replace("postgresql://", "postgresql+psycopg2://") + f"/{name}"
+    folder = settings.state_dir / name
     folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / 'state.db'}"
+    return f"sqlite:///{folder / sqlite_file}"
+
+
+def serving_state_url(settings: StackSettings) -> str:
+    return database_url(settings, "serving", "state.db")
 
 
 def gateway(settings: StackSettings, api_key: str) -> Service:
@@ -148,3 +155,28 @@ def gateway(settings: StackSettings, api_key: str) -> Service:
         "LOG_DIR": str(settings.logs_dir / "serving"),
     }
     return Service("gateway", [sys.executable, "-m", "serving"], settings.serving_url + "/healthz", env)
+
+
+def control_api(settings: StackSettings, values: dict[str, str]) -> Service:
+    """The control API: its database, Airflow as the CI/API user, MLflow, the gateway's admin key, the
+    keys from `.stack/env`, callbacks allowed to loopback only (the sink's /callbacks/ receiver)."""
+    env = {
+        "CONTROL_HOST": settings.host,
+        "CONTROL_PORT": str(settings.control_port),
+        "CONTROL_DATABASE_URL": database_url(settings, "control", "control.db"),
+        "CONTROL_REPLICA_ID": "control-local",
+        "CONTROL_API_KEYS": f"local:{values['CONTROL_API_KEY']}",
+        "AIRFLOW_URL": settings.airflow_url,
+        "AIRFLOW_API_USER": values.get("AIRFLOW_API_USER", "ci"),
+        "AIRFLOW_API_PASSWORD": values.get("AIRFLOW_API_PASSWORD", ""),
+        "MLFLOW_TRACKING_URI": settings.mlflow_uri,
+        "SERVING_URL": settings.serving_url,
+        "INTERNAL_API_KEY": values["INTERNAL_API_KEY"],
+        "CALLBACK_SIGNING_SECRETS": values["CALLBACK_SIGNING_SECRET"],
+        "CALLBACK_ALLOWED_HOSTS": f"{settings.host},localhost",
+        # One machine: retry a callback at least every 10 s, take over a dead replica's lease in 10 s.
+        "CALLBACK_BACKOFF_MAX_SECONDS": "10",
+        "CONTROL_LEASE_SECONDS": "10",
+        "LOG_DIR": str(settings.logs_dir / "control"),
+    }
+    return Service("control", [sys.executable, "-m", "control"], settings.control_url + "/readyz", env)

@@ -21,6 +21,7 @@ class StackSettings(BaseSettings):
     serving_port: int = Field(default=8000, alias="SERVING_PORT")
     slack_sink_port: int = Field(default=8025, alias="SLACK_SINK_PORT")
     airflow_port: int = Field(default=8080, alias="AIRFLOW_PORT")
+    control_port: int = Field(default=8010, alias="CONTROL_PORT")
     postgres_port: int = Field(default=5433, alias="POSTGRES_PORT")
     s3_port: int = Field(default=8333, alias="S3_PORT")
     weed_base_port: int = Field(default=9333, alias="WEED_BASE_PORT")
@@ -29,6 +30,7 @@ class StackSettings(BaseSettings):
     aws_secret_access_key: str = Field(default="mlops-local-secret", alias="AWS_SECRET_ACCESS_KEY")
     with_gateway: bool = Field(default=True, alias="MLOPS_STACK_GATEWAY")
     with_airflow: bool = Field(default=True, alias="MLOPS_STACK_AIRFLOW")
+    with_control: bool = Field(default=True, alias="MLOPS_STACK_CONTROL")
     airflow_parallelism: int = Field(default=4, ge=2, alias="MLOPS_AIRFLOW_PARALLELISM")
     serving_config: Path = Field(
         default=REPO_ROOT / "serving" / "examples" / "local.yaml", alias="SERVING_CONFIG"
@@ -58,6 +60,19 @@ class StackSettings(BaseSettings):
     @property
     def airflow_url(self) -> str:
         return f"http://{self.host}:{self.airflow_port}"
+
+    @property
+    def control_url(self) -> str:
+        return f"http://{self.host}:{self.control_port}"
+
+    @property
+    def callback_url(self) -> str:
+        """The local receiver of the control API's callbacks (the Slack sink records them)."""
+        return f"http://{self.host}:{self.slack_sink_port}/callbacks/local"
+
+    @property
+    def callbacks_log(self) -> Path:
+        return self.state_dir / "callbacks.jsonl"
 
     @property
     def airflow_home(self) -> Path:

@@ -2,6 +2,9 @@
 
 It answers like Slack does: 200 `ok` for a JSON object with `text` or `blocks`, 400 `invalid_payload`
 for a body that is not JSON, 400 `no_text` for one with neither field. `GET /` is its health check.
+With `--callbacks-file`, it is also the local receiver of the control API's callbacks: a POST under
+`/callbacks/` is recorded as is (path, the `X-MLOps-*` headers and the raw body, so a reader can verify
+the signature) and answered 200.
 Run: python -m ops.local.stack.slack_sink --port 8025 --file .stack/slack.jsonl
 """
 
@@ -26,7 +29,12 @@ def decode_payload(body: bytes, content_type: str) -> dict | None:
     return message if isinstance(message, dict) else None
 
 
-def make_handler(file: Path, lock: threading.Lock) -> type[BaseHTTPRequestHandler]:
+CALLBACK_PREFIX = "/callbacks/"
+
+
+def make_handler(
+    file: Path, lock: threading.Lock, callbacks_file: Path | None = None
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _answer(self, status: int, text: str) -> None:
             data = text.encode()
@@ -44,7 +52,11 @@ def make_handler(file: Path, lock: threading.Lock) -> type[BaseHTTPRequestHandle
             if length > MAX_BODY:
                 self._answer(413, "payload_too_large")
                 return
-            message = decode_payload(self.rfile.read(length), self.headers.get("Content-Type", ""))
+            body = self.rfile.read(length)
+            if callbacks_file is not None and self.path.startswith(CALLBACK_PREFIX):
+                self._record_callback(body)
+                return
+            message = decode_payload(body, self.headers.get("Content-Type", ""))
             if message is None:
                 self._answer(400, "invalid_payload")
                 return
@@ -55,17 +67,27 @@ def make_handler(file: Path, lock: threading.Lock) -> type[BaseHTTPRequestHandle
                 out.write(json.dumps(message, sort_keys=True) + "\n")
             self._answer(200, "ok")
 
+        def _record_callback(self, body: bytes) -> None:
+            assert callbacks_file is not None
+            headers = {k: v for k, v in self.headers.items() if k.lower().startswith("x-mlops-")}
+            entry = {"path": self.path, "headers": headers, "body": body.decode("utf-8", "replace")}
+            with lock, open(callbacks_file, "a", encoding="utf-8") as out:
+                out.write(json.dumps(entry, sort_keys=True) + "\n")
+            self._answer(200, "ok")
+
         def log_message(self, format: str, *args) -> None:
             print(f"slack-sink: {self.command} {self.path} {format % args}", flush=True)
 
     return Handler
 
 
-def serve(host: str, port: int, file: Path) -> ThreadingHTTPServer:
+def serve(host: str, port: int, file: Path, callbacks_file: Path | None = None) -> ThreadingHTTPServer:
     """A started-but-not-serving server (call serve_forever)."""
-    file.parent.mkdir(parents=True, exist_ok=True)
-    file.touch()
-    return ThreadingHTTPServer((host, port), make_handler(file, threading.Lock()))
+    for path in (file, callbacks_file):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    return ThreadingHTTPServer((host, port), make_handler(file, threading.Lock(), callbacks_file))
 
 
 def read_messages(file: Path) -> list[dict]:
@@ -80,8 +102,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--file", type=Path, required=True)
+    parser.add_argument("--callbacks-file", type=Path, help="record POSTs under /callbacks/ here")
     args = parser.parse_args()
-    server = serve(args.host, args.port, args.file)
+    server = serve(args.host, args.port, args.file, args.callbacks_file)
     print(f"slack-sink: listening on {args.host}:{args.port}, recording to {args.file}", flush=True)
     server.serve_forever()
 

@@ -16,7 +16,7 @@ from ops.local.stack import process
 from ops.local.stack.envfile import GENERATED, read_env_file, write_env_file
 from ops.local.stack.errors import StackError
 from ops.local.stack.postgres import Postgres
-from ops.local.stack.services import Service, gateway, mlflow_server, s3_server, slack_sink
+from ops.local.stack.services import Service, control_api, gateway, mlflow_server, s3_server, slack_sink
 from ops.local.stack.settings import REPO_ROOT, StackSettings
 
 
@@ -104,6 +104,8 @@ class Stack:
                 AWS_ACCESS_KEY_ID=s.aws_access_key_id,
                 AWS_SECRET_ACCESS_KEY=s.aws_secret_access_key,
             )
+        if s.with_control:
+            values.update(CONTROL_URL=s.control_url, CALLBACK_URL=s.callback_url)
         if s.with_airflow:
             values.update(
                 AIRFLOW_URL=s.airflow_url,
@@ -136,6 +138,8 @@ class Stack:
         ordered.append(mlflow_server(s))
         if s.with_gateway:
             ordered.append(gateway(s, self.api_key()))
+        if s.with_control:
+            ordered.append(control_api(s, self.written_values()))
         if s.with_airflow:
             ordered.extend(airflow_services.airflow_services(s, self.airflow().env()))
         return ordered
@@ -153,7 +157,7 @@ class Stack:
             )
 
     def _all_known_services(self) -> list[Service]:
-        names = ("slack-sink", "s3", "mlflow", "gateway", *airflow_services.NAMES)
+        names = ("slack-sink", "s3", "mlflow", "gateway", "control", *airflow_services.NAMES)
         return [Service(n, [], "") for n in names]
 
     def _start_service(self, service: Service) -> bool:

@@ -41,31 +41,44 @@ class Versions:
         return str(self.client().get_model_version_by_alias(self.name, alias).version)
 
 
-def _register_faulty(tracking_uri: str, name: str) -> str:
+IRIS_COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+
+
+def _register_pyfunc(
+    tracking_uri: str, name: str, python_model: Any, columns: list[str] = IRIS_COLUMNS
+) -> str:
+    """Log a pyfunc model (its module pickled by value) with a double-column signature; its version."""
+    import sys
+
     import cloudpickle
     import mlflow
     import pandas as pd
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    from tests.integration.serving import faulty_model
-
-    cloudpickle.register_pickle_by_value(faulty_model)
-    columns = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
-    example = pd.DataFrame([[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3]], columns=columns)
+    cloudpickle.register_pickle_by_value(sys.modules[type(python_model).__module__])
+    example = pd.DataFrame(
+        [[5.1, 3.5, 1.4, 0.2][: len(columns)], [6.2, 2.9, 4.3, 1.3][: len(columns)]], columns=columns
+    )
     signature = ModelSignature(Schema([ColSpec("double", c) for c in columns]), Schema([ColSpec("long")]))
     mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment("gw-faulty")
+    mlflow.set_experiment("gw-pyfunc")
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=faulty_model.FaultyModel(),
+            python_model=python_model,
             signature=signature,
             input_example=example,
             pip_requirements=["mlflow", "pandas"],  # skips inferring them in a subprocess
             registered_model_name=name,
         )
     return str(info.registered_model_version)
+
+
+def _register_faulty(tracking_uri: str, name: str) -> str:
+    from tests.integration.serving import faulty_model
+
+    return _register_pyfunc(tracking_uri, name, faulty_model.FaultyModel())
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +94,35 @@ def versions(mlflow_stack: Any, register_model: Callable[..., dict]) -> Versions
         str(second["register"]["version"]),
         faulty,
     )
+
+
+@dataclass
+class Misfits:
+    """Versions of `gw-iris` that misbehave: slow to load, slow to answer, a different signature."""
+
+    slow_load: str
+    slow_predict: str
+    three_columns: str
+
+
+@pytest.fixture(scope="session")
+def misfits(versions: Versions) -> Misfits:
+    """Registered once per session (only tests that need them pay for them)."""
+    from tests.integration.serving import pyfunc_models as models
+
+    return Misfits(
+        slow_load=_register_pyfunc(versions.tracking_uri, versions.name, models.SlowLoadModel()),
+        slow_predict=_register_pyfunc(versions.tracking_uri, versions.name, models.SlowPredictModel()),
+        three_columns=_register_pyfunc(
+            versions.tracking_uri, versions.name, models.ThreeColumnModel(), IRIS_COLUMNS[:3]
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def spare(versions: Versions, register_model: Callable[..., dict]) -> str:
+    """One more trained version of `gw-iris`, for tests that make its artifacts unreadable for a while."""
+    return str(register_model("iris", name=versions.name)["register"]["version"])
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +88,22 @@ class GatewayProcess:
     def wait_ready(self, timeout: float = 90) -> None:
         wait_for(lambda: self.client.get("/readyz").status_code == 200, timeout, what=f"{self.url}/readyz")
 
+    def audit(self, model: str | None = None) -> list[dict[str, Any]]:
+        """The fleet's audit log, newest first."""
+        params = {"model": model, "limit": 1000} if model else {"limit": 1000}
+        return (
+            self.client.get("/v1/audit", params=params, headers=self.admin)
+            .raise_for_status()
+            .json()["entries"]
+        )
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no lease hand-over, the heartbeat row stays behind."""
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def stop(self) -> None:
         self.client.close()
         if self.proc.poll() is None:
@@ -126,11 +142,14 @@ def start_gateway(
         "SERVING_STATE_URL": state_url or f"sqlite:///{folder / 'state.db'}",
         "INTERNAL_API_KEY": key,
         "SERVING_REPLICA_ID": f"replica-{port}",
+        "SERVING_CACHE_DIR": str(folder / "cache"),
         **({"SLACK_WEBHOOK_URL": slack_url} if slack_url else {}),
         **(env or {}),
     }
     base = {
-        k: v for k, v in os.environ.items() if k not in ("SLACK_WEBHOOK_URL", "INTERNAL_API_KEY", "LOG_DIR")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SLACK_WEBHOOK_URL", "INTERNAL_API_KEY", "LOG_DIR", "SERVING_CACHE_DIR")
     }
     log = folder / f"gateway-{port}.log"
     with log.open("wb") as out:
@@ -157,10 +176,19 @@ def start_gateway(
 
 
 class Traffic:
-    """Background threads that send predict requests and record every answer."""
+    """Background threads that send predict requests and record every answer.
 
-    def __init__(self, gateway: GatewayProcess, model: str, threads: int = 4, keyed: bool = False) -> None:
-        self.gateway = gateway
+    `target` is one gateway, or a function that names the URL of the next request (a load balancer;
+    None: nobody to send to right now)."""
+
+    def __init__(
+        self,
+        target: GatewayProcess | Callable[[], str | None],
+        model: str,
+        threads: int = 4,
+        keyed: bool = False,
+    ) -> None:
+        self.pick = target if callable(target) else (lambda url=target.url: url)
         self.model = model
         self.results: list[tuple[int, str | None]] = []
         self.failures: list[str] = []
@@ -171,21 +199,27 @@ class Traffic:
         ]
 
     def _run(self, index: int, keyed: bool) -> None:
-        with httpx.Client(base_url=self.gateway.url, timeout=30) as client:
+        with httpx.Client(timeout=30) as client:
             n = 0
             while not self._stop.is_set():
+                url = self.pick()
+                if url is None:
+                    time.sleep(0.05)
+                    continue
                 n += 1
                 headers = {"X-Routing-Key": f"user-{index}-{n}"} if keyed else {}
                 try:
-                    r = client.post(f"/v1/models/{self.model}/predict", json=iris_body(), headers=headers)
+                    r = client.post(
+                        f"{url}/v1/models/{self.model}/predict", json=iris_body(), headers=headers
+                    )
                     entry = (r.status_code, r.headers.get("x-model-version"))
                     if r.status_code != 200:
                         with self._lock:
-                            self.failures.append(f"{r.status_code} {r.text[:200]}")
+                            self.failures.append(f"{url}: {r.status_code} {r.text[:200]}")
                 except httpx.HTTPError as error:
                     entry = (0, None)
                     with self._lock:
-                        self.failures.append(repr(error))
+                        self.failures.append(f"{url}: {error!r}")
                 with self._lock:
                     self.results.append(entry)
 
@@ -202,6 +236,24 @@ class Traffic:
     def count(self) -> int:
         with self._lock:
             return len(self.results)
+
+
+@contextlib.contextmanager
+def unreadable_artifacts(tracking_uri: str, artifacts_root: Path, name: str, version: str) -> Iterator[Path]:
+    """Make a model version's artifacts unreadable (moved aside) for the block: an artifact store that
+    lost or cannot serve them. MLflow still lists the version; loads of it fail."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    source = client.get_model_version(name, version).source  # models:/m-<id>
+    location = client.get_logged_model(source.removeprefix("models:/")).artifact_location
+    folder = artifacts_root / location.removeprefix("mlflow-artifacts:/")
+    aside = folder.with_name(folder.name + ".aside")
+    folder.rename(aside)
+    try:
+        yield folder
+    finally:
+        aside.rename(folder)
 
 
 class TcpProxy:
@@ -251,9 +303,14 @@ class TcpProxy:
 
     def stop(self) -> None:
         if self._server is not None:
+            # shutdown wakes the thread blocked in accept(); close alone would let one more connection in
+            with contextlib.suppress(OSError):
+                self._server.shutdown(socket.SHUT_RDWR)
             self._server.close()
             self._server = None
-        for s in self._open:
+        for s in self._open:  # shutdown first: close alone leaves a socket a thread still reads open
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 s.close()
         self._open.clear()

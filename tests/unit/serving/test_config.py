@@ -113,18 +113,23 @@ def test_unreadable_and_invalid_files(tmp_path):
         load_config(empty)
 
 
-def test_a_bad_config_stops_the_process_with_exit_code_2_and_one_line(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump(_mutated(lambda m: m.update(strategy="rainbow"))))
-    result = subprocess.run(
+def _serve(**env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m serving` with only these settings; it must stop before it serves."""
+    return subprocess.run(
         [sys.executable, "-m", "serving"],
-        env={"SERVING_CONFIG": str(bad), "PATH": "/usr/bin:/bin", "SERVING_PORT": "0"},
+        env={"PATH": "/usr/bin:/bin", "SERVING_PORT": "0", **env},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
         cwd=Path(__file__).resolve().parents[3],
     )
+
+
+def test_a_bad_config_stops_the_process_with_exit_code_2_and_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(_mutated(lambda m: m.update(strategy="rainbow"))))
+    result = _serve(SERVING_CONFIG=str(bad))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "models.0.strategy" in lines[0]
@@ -154,3 +159,19 @@ def test_the_chart_schema_takes_every_config_field_and_no_other():
         (Path(__file__).resolve().parents[3] / "charts/serving/values.schema.json").read_text()
     )
     assert _schema_gaps(ServingConfig, schema["properties"]["config"], "config") == []
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"SERVING_WORKERS": "2"}, "SERVING_WORKERS"),
+        ({"SERVING_REPLICA_ID": "pod 0/x"}, "SERVING_REPLICA_ID"),
+    ],
+)
+def test_several_workers_or_a_bad_replica_id_stop_the_process_with_one_line(env, named):
+    """Defect: prod ran `workers: 2` in one pod: both workers shared one replica id (heartbeats overwrote
+    each other) and each had its own Prometheus registry. One process is one replica now."""
+    result = _serve(**env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"bad setting {named}" in lines[0], lines

@@ -1,7 +1,8 @@
-"""State store: defaults on first start, revisions, compare-and-set, alias moves for rollback, heartbeats."""
+"""State store: rollout records by compare-and-set, controller leases, replica rows, event and audit logs."""
 
 from __future__ import annotations
 
+from serving.record import RolloutRecord
 from serving.store import Store
 
 
@@ -11,55 +12,54 @@ def _store(tmp_path, replica="r1") -> Store:
     return store
 
 
-def test_state_is_created_once_and_changes_bump_the_revision(tmp_path):
+def test_a_record_is_created_once_and_compare_and_set_lets_one_writer_win(tmp_path):
     store = _store(tmp_path)
-    first = store.ensure_model("iris", {"champion": 90, "challenger": 10}, None)
-    assert first.weights == {"champion": 90, "challenger": 10} and first.canary_status == "idle"
-    again = store.ensure_model("iris", {"champion": 50, "challenger": 50}, None)
-    assert again.weights == first.weights and again.revision == first.revision
-    revision = store.update("iris", weights={"champion": 75, "challenger": 25})
-    assert revision == first.revision + 1
-    assert store.revisions() == {"iris": revision}
-    other = _store(tmp_path, "r2")
-    assert other.read("iris").weights == {"champion": 75, "challenger": 25}
+    first = store.init(RolloutRecord("iris", {"champion": 90, "challenger": 10}))
+    again = store.init(RolloutRecord("iris", {"champion": 50, "challenger": 50}))
+    assert first.revision == again.revision == 1 and again.weights == {"champion": 90, "challenger": 10}
+
+    one, two = first.copy(), first.copy()
+    one.aliases["champion"] = "2"
+    two.aliases["champion"] = "3"
+    assert store.write(one) == 2
+    assert store.write(two) is None  # read revision 1, but 2 is stored now
+    stored = _store(tmp_path, "r2").read("iris")
+    assert stored.aliases == {"champion": "2"} and stored.revision == 2
+    assert store.revisions() == {"iris": 2}
+    assert store.read("nope") is None
 
 
-def test_compare_and_set_lets_one_replica_win(tmp_path):
-    store = _store(tmp_path)
-    store.ensure_model("iris", {"a": 100}, None)
-    expected = {"canary_status": "idle", "canary_step": 0}
-    assert store.update_if("iris", expected, canary_status="running", canary_step=0) is not None
-    assert store.update_if("iris", expected, canary_status="running", canary_step=1) is None
-    assert store.read("iris").canary_step == 0
-
-
-def test_alias_moves_are_recorded_and_rolled_back_in_order(tmp_path):
-    store = _store(tmp_path)
-    store.ensure_model("iris", {"a": 100}, None)
-    store.set_alias_version("iris", "champion", "1", None, "reload")
-    store.set_alias_version("iris", "champion", "2", "1", "promote")
-    store.set_alias_version("iris", "challenger", "3", "2", None)
-    assert store.read("iris").aliases == {"champion": "2", "challenger": "3"}
-    move = store.last_move("iris")
-    assert (move.alias, move.from_version, move.to_version, move.kind) == ("champion", "1", "2", "promote")
-    store.mark_rolled_back(move.id)
-    earlier = store.last_move("iris")
-    assert (earlier.from_version, earlier.to_version) == (None, "1")
-    assert store.last_move("iris", "challenger") is None
-
-
-def test_heartbeats_and_audit(tmp_path):
+def test_the_lease_has_one_holder_and_a_new_term_for_each_new_holder(tmp_path):
     one, two = _store(tmp_path, "r1"), _store(tmp_path, "r2")
-    one.heartbeat(1.0, {"iris": {"champion": "1"}})
-    two.heartbeat(2.0, {"iris": {"champion": "2"}})
-    one.heartbeat(1.0, {"iris": {"champion": "2"}})
-    assert [(r["replica"], r["versions"]) for r in one.replicas("iris")] == [
-        ("r1", {"champion": "2"}),
+    assert one.acquire_lease("r1", 10, now=100.0) == 1
+    assert two.acquire_lease("r2", 10, now=105.0) is None
+    assert one.acquire_lease("r1", 10, now=108.0) == 1  # renewal keeps the term
+    assert two.acquire_lease("r2", 10, now=117.0) is None
+    assert two.acquire_lease("r2", 10, now=118.5) == 2  # r1 did not renew: r2 takes over
+    assert one.acquire_lease("r1", 10, now=119.0) is None
+    two.release_lease("r2")
+    assert one.acquire_lease("r1", 10, now=119.5) == 3  # a clean hand-over needs no wait
+    assert one.lease_holders()["controller"]["holder"] == "r1"
+
+
+def test_replica_rows_and_the_event_log_with_its_audit_entries(tmp_path):
+    one, two = _store(tmp_path, "r1"), _store(tmp_path, "r2")
+    one.heartbeat(1.0, {"models": {"iris": {"versions": {"champion": "1"}}}}, now=10.0)
+    rows = two.heartbeat(2.0, {"models": {"iris": {"versions": {"champion": "2"}}}}, now=11.0)
+    assert [(r["replica"], r["state"]["models"]["iris"]["versions"]) for r in rows] == [
+        ("r1", {"champion": "1"}),
         ("r2", {"champion": "2"}),
     ]
     two.forget_replica()
-    assert [r["replica"] for r in one.replicas("iris")] == ["r1"]
-    one.audit("traffic", "iris", True, "tester", {"weights": {"a": 100}})
+    assert [r["replica"] for r in one.heartbeat(1.0, {}, now=12.0)] == ["r1"]
+
+    item = {"type": "traffic", "model": "iris", "at": 1.0, "replica": "r1", "data": {"weights": {"a": 100}}}
+    audited = {**item, "audit": {"action": "traffic", "ok": True, "actor": "tester", "detail": item["data"]}}
+    ids = one.append([audited, {**item, "type": "reload_failed"}])
+    assert ids == sorted(ids) and len(ids) == 2
+    assert [e["type"] for e in two.events_after(0)] == ["traffic", "reload_failed"]
+    assert [e["id"] for e in two.events_after(ids[0])] == [ids[1]]
+    assert [e["type"] for e in two.recent_events(1)] == ["reload_failed"]
     entry = one.audit_log("iris")[0]
     assert (entry["action"], entry["actor"], entry["ok"], entry["detail"]) == (
         "traffic",
@@ -67,3 +67,5 @@ def test_heartbeats_and_audit(tmp_path):
         True,
         {"weights": {"a": 100}},
     )
+    one.trim_events(keep=1)
+    assert [e["id"] for e in one.events_after(0)] == [ids[1]]
