@@ -64,7 +64,9 @@ def test_platform_sync_waves_put_cluster_services_before_the_mlops_apps(rendered
         if d["kind"] == "Application"
     }
     assert wave["sealed-secrets"] < wave["internal-ca"]
-    assert wave["cert-manager"] < wave["ingress-nginx"] < wave["internal-ca"] < wave["mlops-apps"]
+    assert wave["cert-manager"] < wave["ingress-nginx"] < wave["argocd-config"]
+    # the Argo CD Ingress names the internal-ca ClusterIssuer: the CA comes a wave earlier
+    assert wave["cert-manager"] < wave["internal-ca"] < wave["argocd-config"] < wave["mlops-apps"]
     assert wave["argocd-config"] < wave["mlops-apps"]
     assert max(wave.values()) == wave["mlops-apps"]
     # Sync waves of child Applications only wait when Argo CD knows an Application's health.
