@@ -48,6 +48,14 @@ def resealed_namespaces(repo: Path) -> dict[str, set[str]]:
     return out
 
 
+_SEALED_HOST = re.compile(r"\b([a-z0-9-]+)\.(?:\$ns|%s)\.svc\b")
+
+
+def sealed_service_hosts(repo: Path) -> set[str]:
+    """Service names that seal-env.sh writes into an environment's Secrets as `<svc>.<ns>.svc` hosts."""
+    return set(_SEALED_HOST.findall((repo / SEAL_SCRIPT).read_text(encoding="utf-8")))
+
+
 def manual_steps(repo: Path) -> list[ManualStep]:
     """The recognised commands of the README's shell blocks, in order."""
     text = (repo / README).read_text(encoding="utf-8")

@@ -32,7 +32,7 @@ def _when(item: Item) -> tuple[int, int]:
     return PHASES.index(item.phase), item.wave
 
 
-def _everything(steps: list[Step]) -> dict[str, str]:
+def everything(steps: list[Step]) -> dict[str, str]:
     """key -> the step that first provides it, over the whole plan."""
     out: dict[str, str] = {}
     for step in steps:
@@ -71,7 +71,7 @@ def _image_findings(item: Item, step: Step, owner: str, built: set[str]) -> list
 def walk(steps: list[Step], owner: str, built: set[str]) -> Outcome:
     """Findings for every need that is not met when its object is applied, in apply order."""
     outcome = Outcome()
-    everything = _everything(steps)
+    provided = everything(steps)
     before: set[str] = set()  # provided by groups that finished
     for group in sorted({s.group for s in steps}):
         group_steps = [s for s in steps if s.group == group]
@@ -87,13 +87,13 @@ def walk(steps: list[Step], owner: str, built: set[str]) -> Outcome:
                     for k in provides(other.manifest.doc, other.namespace)
                 }
                 for need in needs(item.manifest.doc, item.namespace):
-                    if need.key in now or (need.eventually and need.key in everything):
+                    if need.key in now or (need.eventually and need.key in provided):
                         continue
                     outcome.findings.append(
                         Finding(
                             item.manifest.source,
                             f"first-sync:{need.rule}",
-                            f"{step.name} ({item.phase} wave {item.wave}): {_missing(need, everything)}",
+                            f"{step.name} ({item.phase} wave {item.wave}): {_missing(need, provided)}",
                             _obj(item),
                         )
                     )

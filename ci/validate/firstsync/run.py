@@ -10,6 +10,11 @@ import yaml
 
 from ci.validate.findings import Finding
 from ci.validate.firstsync import check, plan
+from ci.validate.firstsync.bootstrap_steps import (
+    SEAL_SCRIPT,
+    resealed_namespaces,
+    sealed_service_hosts,
+)
 from ci.validate.firstsync.images import built_images, owner_of
 from ci.validate.manifests import Manifest, load_file
 
@@ -48,6 +53,25 @@ def _by_source(manifests: list[Manifest], runtime: list[Manifest]) -> dict[str, 
     return out
 
 
+def sealed_url_findings(repo: Path, steps: list[plan.Step]) -> list[Finding]:
+    """Services the sealed connection URLs name (seal-env.sh) that nothing in the first sync creates."""
+    everything = check.everything(steps)
+    out = []
+    for env, namespaces in sorted(resealed_namespaces(repo).items()):
+        for svc in sorted(sealed_service_hosts(repo)):
+            ns = f"mlops-{env}"
+            if ns in namespaces and f"Service/{ns}/{svc}" not in everything:
+                out.append(
+                    Finding(
+                        SEAL_SCRIPT,
+                        "first-sync:service",
+                        f"seal-env.sh {env} writes URLs with host {svc}.{ns}.svc into the Secrets of {ns}: "
+                        f"needs Service/{ns}/{svc}: nothing in the first sync creates it",
+                    )
+                )
+    return out
+
+
 def dry_run(
     repo: Path,
     manifests: list[Manifest],
@@ -63,6 +87,7 @@ def dry_run(
     outcome = check.walk(steps, owner, built_images(repo, owner))
     result = DryRun(order=outcome.order)
     result.findings = [Finding("bootstrap/README.md", "first-sync:bootstrap", p) for p in problems]
+    outcome.findings += sealed_url_findings(repo, steps)
     listed = known if known is not None else known_blockers()
     used: set[int] = set()
     for finding in dict.fromkeys(outcome.findings):
