@@ -14,6 +14,7 @@ from ci.validate.firstsync.bootstrap_steps import sealed_service_hosts
 from ci.validate.firstsync.run import DryRun, dry_run, known_blockers
 from ci.validate.manifests import Manifest, load_file, parse_documents
 from ci.validate.settings import REPO, Settings
+from ops.image_tags import fields as image_tags
 from tests.gitops.helpers import FIXTURES
 
 NEGATIVE = FIXTURES / "negative"
@@ -127,8 +128,6 @@ def test_an_ingress_in_the_same_wave_as_its_cluster_issuer(
 @pytest.mark.parametrize(
     ("rule", "needle"),
     [
-        ("first-sync:image", "image ghcr.io/gitops-mlops/serving:"),
-        ("first-sync:image", "image ghcr.io/gitops-mlops/trainer:"),
         ("first-sync:service", "needs Service/mlops-dev/postgres:"),
         ("first-sync:service", "needs Service/mlops-prod/postgres:"),
     ],
@@ -194,3 +193,31 @@ def test_a_listed_blocker_that_no_longer_occurs_fails(
         "ci/validate/firstsync/known_blockers.yaml: [first-sync:known-blocker] "
         "first-sync:secret 'Secret/x/gone' no longer blocks: remove it from the list"
     ]
+
+
+def test_a_tag_ci_never_pushes_blocks(
+    settings: Settings, rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    objs = _serving_prod(settings, values=(NEGATIVE / "values-release-tag.yaml",))
+    dry = dry_run(REPO, _with_serving_prod(rendered, objs), report.applications, [], known=known_blockers())
+    assert [str(f) for f in dry.findings] == [
+        "rendered/serving-prod.yaml: Deployment/mlops-prod/serving: [first-sync:image] Application "
+        "serving-prod (wave 1): image ghcr.io/gitops-mlops/serving:0.1.0: CI tags images only with the "
+        "commit SHA, not '0.1.0'"
+    ]
+
+
+def test_every_image_of_ours_runs_the_build_the_values_pin(
+    settings: Settings, rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    """The trainer tag reaches the training pods too (TRAINER_IMAGE_TAG in the Airflow values)."""
+    assert not [f for f in report.first_sync.known if f.rule == "first-sync:image"]
+    pods, problems = pipeline.trainer_pods(rendered, settings)
+    assert problems == []
+    assert pods
+    for env in ("dev", "prod"):
+        tag = set(image_tags.tags(REPO, env).values()).pop()
+        images = {
+            c["image"] for m in pods if f"airflow-{env}" in m.source for c in m.doc["spec"]["containers"]
+        }
+        assert images and all(i.endswith(f":{tag}") for i in images if "/gitops-mlops/" in i), images
