@@ -11,6 +11,7 @@ import pytest
 
 from ci.validate import pipeline, render
 from ci.validate.firstsync.bootstrap_steps import sealed_service_hosts
+from ci.validate.firstsync.podsecurity import restricted_violations
 from ci.validate.firstsync.run import DryRun, dry_run, known_blockers
 from ci.validate.manifests import Manifest, load_file, parse_documents
 from ci.validate.settings import REPO, Settings
@@ -221,3 +222,41 @@ def test_every_image_of_ours_runs_the_build_the_values_pin(
             c["image"] for m in pods if f"airflow-{env}" in m.source for c in m.doc["spec"]["containers"]
         }
         assert images and all(i.endswith(f":{tag}") for i in images if "/gitops-mlops/" in i), images
+
+
+def test_every_mlops_namespace_enforces_restricted(report: pipeline.Report) -> None:
+    for app in report.applications:
+        labels = app["spec"]["syncPolicy"]["managedNamespaceMetadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted", app["metadata"]["name"]
+
+
+def test_a_pod_restricted_refuses_blocks(rendered: render.RenderResult, report: pipeline.Report) -> None:
+    extra = {"rendered/serving-dev.yaml": load_file(NEGATIVE / "first-sync-root-pod.yaml")}
+    lines = _lines(_run(rendered, report, extra=extra, known=known_blockers()))
+    prefix = (
+        "rendered/serving-dev.yaml: Deployment/mlops-dev/runs-as-root: [first-sync:pod-security] "
+        "Application serving-dev (wave 1): namespace mlops-dev enforces restricted: container app: "
+    )
+    assert lines == [
+        prefix + "allowPrivilegeEscalation must be false",
+        prefix + "capabilities must drop ALL",
+        prefix + "runAsNonRoot must be true (pod or container)",
+        prefix + "runAsUser 0",
+        prefix + "seccompProfile must be RuntimeDefault or Localhost",
+    ]
+
+
+def test_the_airflow_statsd_pod_passes_restricted(rendered: render.RenderResult) -> None:
+    """Before this change the chart's statsd pod had no seccomp profile: restricted refused it."""
+    statsd = next(
+        m.doc
+        for m in rendered.manifests
+        if m.source == "rendered/airflow-dev.yaml"
+        and m.doc["metadata"]["name"] == "airflow-statsd"
+        and m.doc["kind"] == "Deployment"
+    )
+    assert restricted_violations(statsd["spec"]["template"]["spec"]) == []
+    bare = {**statsd["spec"]["template"]["spec"], "securityContext": {"runAsUser": 65534}}
+    assert "container statsd: seccompProfile must be RuntimeDefault or Localhost" in restricted_violations(
+        bare
+    )

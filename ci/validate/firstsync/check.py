@@ -8,6 +8,7 @@ from ci.validate.findings import Finding, obj_name
 from ci.validate.firstsync.images import image_problem
 from ci.validate.firstsync.needs import Need, needs, provides
 from ci.validate.firstsync.plan import PHASES, Item, Step
+from ci.validate.firstsync.podsecurity import ENFORCE, restricted_violations
 from ci.validate.workloads import containers, pod_template
 
 
@@ -68,10 +69,40 @@ def _image_findings(item: Item, step: Step, owner: str, built: set[str]) -> list
     return out
 
 
+def namespace_labels(steps: list[Step]) -> dict[str, dict]:
+    """Labels of every namespace: Namespace objects and Applications' managedNamespaceMetadata."""
+    out: dict[str, dict] = {}
+    for step in steps:
+        for ns, labels in step.namespace_labels.items():
+            out.setdefault(ns, {}).update(labels)
+        for item in step.items:
+            if item.manifest.doc.get("kind") == "Namespace":
+                meta = item.manifest.doc.get("metadata") or {}
+                out.setdefault(meta.get("name", ""), {}).update(meta.get("labels") or {})
+    return out
+
+
+def _pod_security_findings(item: Item, step: Step, labels: dict[str, dict]) -> list[Finding]:
+    level = (labels.get(item.namespace) or {}).get(ENFORCE)
+    tpl = pod_template(item.manifest.doc)
+    if level != "restricted" or tpl is None:
+        return []
+    return [
+        Finding(
+            item.manifest.source,
+            "first-sync:pod-security",
+            f"{step.name}: namespace {item.namespace} enforces restricted: {problem}",
+            _obj(item),
+        )
+        for problem in restricted_violations(tpl[1])
+    ]
+
+
 def walk(steps: list[Step], owner: str, built: set[str]) -> Outcome:
     """Findings for every need that is not met when its object is applied, in apply order."""
     outcome = Outcome()
     provided = everything(steps)
+    labels = namespace_labels(steps)
     before: set[str] = set()  # provided by groups that finished
     for group in sorted({s.group for s in steps}):
         group_steps = [s for s in steps if s.group == group]
@@ -98,6 +129,7 @@ def walk(steps: list[Step], owner: str, built: set[str]) -> Outcome:
                         )
                     )
                 outcome.findings += _image_findings(item, step, owner, built)
+                outcome.findings += _pod_security_findings(item, step, labels)
             done_in_group |= step.provides | {
                 k for item in step.items for k in provides(item.manifest.doc, item.namespace)
             }

@@ -61,6 +61,7 @@ class Step:
     items: list[Item] = field(default_factory=list)
     provides: set[str] = field(default_factory=set)
     source: str = ""
+    namespace_labels: dict[str, dict] = field(default_factory=dict)
 
 
 def phase_and_wave(doc: dict) -> tuple[str, int] | None:
@@ -115,13 +116,16 @@ def app_step(app: dict, group: int, rendered: dict[str, list[Manifest]], repo: P
     ns = (spec.get("destination") or {}).get("namespace", "")
     env = ((app["metadata"].get("labels") or {}).get("mlops/env")) or ""
     provides: set[str] = set()
-    if "CreateNamespace=true" in ((spec.get("syncPolicy") or {}).get("syncOptions") or []) and ns:
+    labels: dict[str, dict] = {}
+    policy = spec.get("syncPolicy") or {}
+    if "CreateNamespace=true" in (policy.get("syncOptions") or []) and ns:
         provides.add(f"Namespace/{ns}")
+        labels[ns] = dict((policy.get("managedNamespaceMetadata") or {}).get("labels") or {})
     for src in _sources(spec):
         provides |= UPSTREAM_CHARTS.get(src.get("chart", ""), set())
     wave = ((app["metadata"].get("annotations") or {}).get("argocd.argoproj.io/sync-wave")) or "0"
     name = f"Application {app['metadata']['name']} (wave {wave})"
-    step = Step(name, group, provides=provides, source=source)
+    step = Step(name, group, provides=provides, source=source, namespace_labels=labels)
     step.items = _items(app_objects(app, rendered, repo, env), ns)
     return step
 
