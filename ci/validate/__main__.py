@@ -21,6 +21,14 @@ def main() -> int:
         return 2
     for note in report.notes:
         print(f"note: {note}")
+    print("first sync, in apply order (steps of one number run in parallel):")
+    for line in report.first_sync.order:
+        print(f"  {line}")
+    for known in report.first_sync.known_summary:
+        print(f"known blocker (ci/validate/firstsync/known_blockers.yaml): {known}")
+    blocking = report.first_sync.findings or report.first_sync.known
+    if blocking:
+        print(f"first object that would block the first sync: {blocking[0]}")
     for finding in report.findings:
         print(f"FAIL {finding}")
     print(
@@ -28,7 +36,7 @@ def main() -> int:
         f"({len(report.rendered)} renders in {settings.build / 'rendered'}), "
         f"{len(report.applications)} Applications from ApplicationSets, "
         f"{len(report.trainer_pods)} trainer pods built from the rendered KPO template, "
-        f"{len(report.findings)} findings"
+        f"{len(report.first_sync.known)} known first-sync blockers, {len(report.findings)} findings"
     )
     return 1 if report.findings else 0
 

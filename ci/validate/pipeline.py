@@ -11,6 +11,7 @@ import yaml
 
 from ci.validate import appset, kpo_pods, podrules, podsecurity, policy, render, schemas
 from ci.validate.findings import Finding, SetupError, obj_name
+from ci.validate.firstsync.run import DryRun, dry_run
 from ci.validate.manifests import (
     Manifest,
     load_file,
@@ -35,6 +36,7 @@ class Report:
     rendered: list[Path] = field(default_factory=list)
     applications: list[dict] = field(default_factory=list)
     trainer_pods: list[str] = field(default_factory=list)
+    first_sync: DryRun = field(default_factory=DryRun)
     objects: int = 0
 
 
@@ -239,6 +241,8 @@ def run_all(s: Settings, rendered: render.RenderResult | None = None) -> Report:
     report.findings += project_findings(report.applications, projects, result.manifests, s.repo)
     report.findings += check_objects(objects, s)
     report.findings += secret_scan(s.repo)
+    report.first_sync = dry_run(s.repo, result.manifests, report.applications, kpo)
+    report.findings += report.first_sync.findings
     report.objects = len(objects)
     report.notes = [
         f"exemption {e.rule} for {sorted(e.containers)} in {e.source_pattern}: {e.reason}"

@@ -15,6 +15,14 @@ REPO_URL = "https://github.com/gitops-mlops/gitops-mlops.git"
 SYNC_POLICY = {
     "automated": {"prune": True, "selfHeal": True},
     "syncOptions": ["CreateNamespace=true", "PruneLast=true"],
+    "managedNamespaceMetadata": {
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/audit": "restricted",
+        }
+    },
     "retry": {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "5m"}},
 }
 

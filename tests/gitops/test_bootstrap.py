@@ -64,7 +64,9 @@ def test_platform_sync_waves_put_cluster_services_before_the_mlops_apps(rendered
         if d["kind"] == "Application"
     }
     assert wave["sealed-secrets"] < wave["internal-ca"]
-    assert wave["cert-manager"] < wave["ingress-nginx"] < wave["internal-ca"] < wave["mlops-apps"]
+    assert wave["cert-manager"] < wave["ingress-nginx"] < wave["argocd-config"]
+    # the Argo CD Ingress names the internal-ca ClusterIssuer: the CA comes a wave earlier
+    assert wave["cert-manager"] < wave["internal-ca"] < wave["argocd-config"] < wave["mlops-apps"]
     assert wave["argocd-config"] < wave["mlops-apps"]
     assert max(wave.values()) == wave["mlops-apps"]
     # Sync waves of child Applications only wait when Argo CD knows an Application's health.
@@ -82,3 +84,27 @@ def test_upstream_versions_are_pinned_to_the_validated_crds(rendered: RenderResu
     kustomization = yaml.safe_load((REPO / "bootstrap/argocd/kustomization.yaml").read_text())
     remote = [r for r in kustomization["resources"] if "://" in r]
     assert remote == ["https://raw.githubusercontent.com/argoproj/argo-cd/v3.5.1/manifests/install.yaml"]
+
+
+_SINGLE_REVISION = re.compile(r"\bsync\.revision\b(?!s)")
+_REVISION_OR_LIST = re.compile(
+    r"\{\{if \.app\.status\.sync\.revisions\}\}.*?"
+    r"\{\{- else\}\}\{\{\.app\.status\.sync\.revision\}\}\{\{end( -)?\}\}",
+    re.S,
+)
+
+
+def test_notifications_name_the_revisions_of_multi_source_applications(report: pipeline.Report) -> None:
+    """status.sync.revision is empty for multi-source Applications (every generated one): the templates
+    print status.sync.revisions and use the single revision only when there is no list."""
+    assert report.applications and all(app["spec"].get("sources") for app in report.applications)
+    data = _notifications()
+    templates = {k: v for k, v in data.items() if k.startswith("template.")}
+    assert templates
+    for name, text in templates.items():
+        assert _REVISION_OR_LIST.search(text), name
+        assert not _SINGLE_REVISION.search(_REVISION_OR_LIST.sub("", text)), name
+    for name, text in data.items():
+        if name.startswith("trigger."):
+            for trigger in yaml.safe_load(text):
+                assert not _SINGLE_REVISION.search(trigger.get("oncePer", "")), name

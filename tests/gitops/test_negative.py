@@ -193,6 +193,13 @@ def test_every_negative_fixture_is_exercised() -> None:
         "service-bad-port.yaml",
         "values-kpo-template-not-mounted.yaml",
         "pod-security-init-escalation.yaml",
+        # exercised by tests/gitops/test_first_sync.py
+        "first-sync-missing-secret.yaml",
+        "first-sync-crd-later-wave.yaml",
+        "first-sync-hook-before-secret.yaml",
+        "first-sync-root-pod.yaml",
+        "values-log-volume-nfs-client.yaml",
+        "values-release-tag.yaml",
         *POD_RULE_FIXTURES,
     }
     assert {p.name for p in NEGATIVE.glob("*.yaml")} == used

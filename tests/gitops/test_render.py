@@ -10,6 +10,7 @@ import yaml
 
 from ci.validate import pipeline, render
 from ci.validate.settings import REPO
+from ops.image_tags import fields as image_tags
 from tests.gitops.helpers import find, objects
 
 CHARTS = render.our_charts(REPO)
@@ -74,12 +75,13 @@ def test_serving_prod_is_highly_available_and_uses_postgres_state(rendered: rend
     docs = objects(rendered, "serving-prod")
     assert find(docs, "HorizontalPodAutoscaler")["spec"]["minReplicas"] >= 2
     assert find(docs, "PodDisruptionBudget")["spec"]["minAvailable"] >= 1
-    assert find(docs, "ServiceMonitor")["spec"]["endpoints"][0]["path"] == "/metrics"
-    assert find(docs, "PersistentVolumeClaim")["spec"]["accessModes"] == ["ReadWriteMany"]
+    # without the Prometheus Operator's API no ServiceMonitor (test_first_sync renders it with the API)
+    assert not [d for d in docs if d["kind"] == "ServiceMonitor"]
+    assert not [d for d in docs if d["kind"] == "PersistentVolumeClaim"]  # log volume off: no RWX class
     container = find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
     assert env["SERVING_STATE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "serving-state"
-    assert env["LOG_DIR"]["value"] == "/var/log/serving"
+    assert "LOG_DIR" not in env
     assert "replicas" not in find(docs, "Deployment")["spec"]  # the HPA owns the replica count
     dev = objects(rendered, "serving-dev")
     assert not [
@@ -141,7 +143,10 @@ def test_airflow_runs_the_pinned_version_with_kubernetes_executor(
         for c in d["spec"]["template"]["spec"]["containers"]
         if c["name"] in {"scheduler", "api-server", "dag-processor", "triggerer", "run-airflow-migrations"}
     }
-    assert images == {f"ghcr.io/gitops-mlops/airflow:{version}"}
+    # the Airflow version is pinned in base.yaml; the image is the build CI made (ops.image_tags)
+    assert version
+    tag = image_tags.tags(REPO, env)[f"charts/airflow/values/{env}.yaml:images.airflow.tag"]
+    assert images == {f"ghcr.io/gitops-mlops/airflow:{tag}"}
     cfg = find(docs, "ConfigMap", "airflow-config")["data"]["airflow.cfg"]
     assert re.search(r"^executor = KubernetesExecutor$", cfg, re.MULTILINE)
     assert re.search(r"^remote_logging = True$", cfg, re.MULTILINE)

@@ -11,6 +11,7 @@ import yaml
 
 from ci.validate import podrules, policy
 from ci.validate.manifests import Manifest
+from ops.image_tags import fields as image_tags
 from tests.unit.dags.conftest import REPO_ROOT
 
 PROFILES = yaml.safe_load((REPO_ROOT / "trainer" / "model_profiles.yaml").read_text())["profiles"]
@@ -63,7 +64,9 @@ def test_pods_from_the_rendered_template_pass_the_api_server_rules(
         assert policy.check_manifest(manifest) == [], task
         assert [v["name"] for v in pod["spec"]["volumes"]] == ["xcom", "tmp"]
         base = containers(pod)["base"]
-        assert base["image"] == PROFILES[profile]["image"]
+        # the profile's repository with the tag the environment's values pin (TRAINER_IMAGE_TAG)
+        tag = set(image_tags.tags(REPO_ROOT, env).values()).pop()
+        assert base["image"] == PROFILES[profile]["image"].rsplit(":", 1)[0] + f":{tag}"
         assert base["resources"]["requests"]["cpu"] == PROFILES[profile]["resources"]["requests"]["cpu"]
         assert {"secretRef": {"name": "trainer-aws"}} in base["envFrom"]
         assert pod["metadata"]["namespace"] == f"mlops-{env}"

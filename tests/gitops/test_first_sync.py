@@ -1,0 +1,262 @@
+"""The whole-cluster first-sync dry run: the repository passes, each broken input fails naming the
+object and the rule, and the blockers issue 13 lists are found on the tree that has them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ci.validate import pipeline, render
+from ci.validate.firstsync.bootstrap_steps import sealed_service_hosts
+from ci.validate.firstsync.podsecurity import restricted_violations
+from ci.validate.firstsync.run import DryRun, dry_run, known_blockers
+from ci.validate.manifests import Manifest, load_file, parse_documents
+from ci.validate.settings import REPO, Settings
+from ops.image_tags import fields as image_tags
+from tests.gitops.helpers import FIXTURES
+
+NEGATIVE = FIXTURES / "negative"
+
+
+def _run(
+    rendered: render.RenderResult,
+    report: pipeline.Report,
+    repo: Path = REPO,
+    extra: dict[str, list[Manifest]] | None = None,
+    known: list[dict] | None = None,
+) -> DryRun:
+    manifests = list(rendered.manifests)
+    for source, objs in (extra or {}).items():
+        manifests += [Manifest(source, m.doc) for m in objs]
+    return dry_run(repo, manifests, report.applications, [], known=[] if known is None else known)
+
+
+def _lines(result: DryRun) -> list[str]:
+    return [str(f) for f in result.findings]
+
+
+def test_the_repository_passes_with_only_the_listed_blockers(report: pipeline.Report) -> None:
+    dry = report.first_sync
+    assert dry.findings == []
+    order = "\n".join(dry.order)
+    # the reseal steps come before the root app, the platform before the generated MLOps apps
+    assert order.index("seal-env.sh prod") < order.index("root app")
+    assert order.index("Application sealed-secrets") < order.index("Application argocd-config")
+    assert order.index("Application internal-ca") < order.index("Application argocd-config")
+    assert order.index("Application mlops-apps") < order.index("Application mlflow-dev")
+    listed = known_blockers()
+    assert len(dry.known_summary) == len(listed)
+
+
+def test_the_root_app_before_the_reseal_stalls_on_every_sealed_secret(
+    rendered: render.RenderResult, report: pipeline.Report, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    for part in ("apps", "bootstrap", ".github"):
+        shutil.copytree(REPO / part, repo / part)
+    shutil.copy(NEGATIVE / "bootstrap-README-root-app-before-reseal.md", repo / "bootstrap" / "README.md")
+    lines = _lines(_run(rendered, report, repo=repo))
+    sealing = [ln for ln in lines if "[first-sync:sealing]" in ln]
+    assert sealing, lines
+    first = sealing[0]
+    assert "SealedSecret/argocd/argocd-notifications-secret" in first
+    assert "Application argocd-config" in first
+    assert "applied only later, by README line" in first and "seal-env.sh prod" in first
+    assert any("SealedSecret/mlops-dev/mlflow-backend" in ln for ln in sealing)
+
+
+def test_a_missing_secret_and_service_name_the_object(
+    rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    extra = {"rendered/serving-dev.yaml": load_file(NEGATIVE / "first-sync-missing-secret.yaml")}
+    lines = _lines(_run(rendered, report, extra=extra, known=known_blockers()))
+    assert lines == [
+        "rendered/serving-dev.yaml: Deployment/mlops-dev/reads-missing-secret: [first-sync:secret] "
+        "Application serving-dev (wave 1) (Sync wave 0): needs Secret/mlops-dev/no-such-secret "
+        "(container app env TOKEN): nothing in the first sync creates it",
+        "rendered/serving-dev.yaml: Deployment/mlops-dev/reads-missing-secret: [first-sync:service] "
+        "Application serving-dev (wave 1) (Sync wave 0): needs Service/mlops-dev/no-such-service "
+        "(container app env PEER_URL URL http://no-such-service.mlops-dev.svc.cluster.local:8080): "
+        "nothing in the first sync creates it",
+    ]
+
+
+def test_a_crd_in_a_later_wave_blocks_its_custom_resource(
+    rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    extra = {"rendered/serving-dev.yaml": load_file(NEGATIVE / "first-sync-crd-later-wave.yaml")}
+    lines = _lines(_run(rendered, report, extra=extra, known=known_blockers()))
+    assert len(lines) == 1
+    assert "Widget/mlops-dev/early-widget: [first-sync:crd]" in lines[0]
+    assert "needs crd:example.internal/Widget" in lines[0]
+    assert "applied only later, by Application serving-dev (wave 1), Sync wave 5" in lines[0]
+
+
+def test_a_helm_hook_argo_cd_runs_before_the_secret_it_mounts(
+    rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    extra = {"rendered/serving-dev.yaml": load_file(NEGATIVE / "first-sync-hook-before-secret.yaml")}
+    lines = _lines(_run(rendered, report, extra=extra, known=known_blockers()))
+    assert len(lines) == 1
+    assert "Job/mlops-dev/early-hook: [first-sync:secret]" in lines[0]
+    assert "(PreSync wave 0): needs Secret/mlops-dev/hook-config" in lines[0]
+    assert "applied only later, by Application serving-dev (wave 1), Sync wave 0" in lines[0]
+
+
+def test_an_ingress_in_the_same_wave_as_its_cluster_issuer(
+    rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    """The tree before this change: internal-ca and argocd-config both in wave -1."""
+    manifests = []
+    for m in rendered.manifests:
+        if m.doc.get("kind") == "Application" and m.doc["metadata"]["name"] == "internal-ca":
+            doc = {
+                **m.doc,
+                "metadata": {**m.doc["metadata"], "annotations": {"argocd.argoproj.io/sync-wave": "-1"}},
+            }
+            m = Manifest(m.source, doc)
+        manifests.append(m)
+    dry = dry_run(REPO, manifests, report.applications, [], known=known_blockers())
+    lines = _lines(dry)
+    assert len(lines) == 1
+    assert "Ingress/argocd/argocd-server: [first-sync:issuer]" in lines[0]
+    assert "needs ClusterIssuer/internal-ca" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("rule", "needle"),
+    [
+        ("first-sync:service", "needs Service/mlops-dev/postgres:"),
+        ("first-sync:service", "needs Service/mlops-prod/postgres:"),
+    ],
+)
+def test_listed_blockers_are_found(report: pipeline.Report, rule: str, needle: str) -> None:
+    """Blockers issue 13 lists that this branch has not removed: the dry run finds them today."""
+    assert any(f.rule == rule and needle in str(f) for f in report.first_sync.known)
+
+
+def test_sealed_urls_name_services_of_the_first_sync() -> None:
+    assert sealed_service_hosts(REPO) == {"postgres", "mlflow", "serving"}
+
+
+def _serving_prod(settings: Settings, *extra: str, values: tuple[Path, ...] = ()) -> list[Manifest]:
+    chart = REPO / "charts" / "serving"
+    cmd = [settings.helm, "template", "serving", str(chart), "--namespace", "mlops-prod", *extra]
+    for v in (chart / "values/base.yaml", chart / "values/prod.yaml", *values):
+        cmd += ["-f", str(v)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return parse_documents(proc.stdout, "rendered/serving-prod.yaml")
+
+
+def _with_serving_prod(rendered: render.RenderResult, objs: list[Manifest]) -> list[Manifest]:
+    return [m for m in rendered.manifests if m.source != "rendered/serving-prod.yaml"] + objs
+
+
+def test_service_monitor_renders_only_where_the_operator_api_is_served(
+    settings: Settings, rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    without = _serving_prod(settings)
+    assert not [m for m in without if m.doc["kind"] == "ServiceMonitor"]
+    api = "monitoring.coreos.com/v1/ServiceMonitor"
+    with_api = _serving_prod(settings, "--api-versions", api)
+    monitor = [m for m in with_api if m.doc["kind"] == "ServiceMonitor"]
+    assert len(monitor) == 1 and monitor[0].doc["spec"]["endpoints"][0]["path"] == "/metrics"
+    # Rendered on a cluster without the operator (the tree before this change): the sync fails on it.
+    dry = dry_run(REPO, _with_serving_prod(rendered, with_api), report.applications, [], known=[])
+    crd = [str(f) for f in dry.findings if f.rule == "first-sync:crd"]
+    assert crd == [
+        "rendered/serving-prod.yaml: ServiceMonitor/mlops-prod/serving: [first-sync:crd] Application "
+        "serving-prod (wave 1) (Sync wave 0): needs crd:monitoring.coreos.com/ServiceMonitor "
+        "(monitoring.coreos.com/v1 ServiceMonitor): nothing in the first sync creates it"
+    ]
+
+
+def test_a_log_volume_on_a_storage_class_nobody_provides_blocks(
+    settings: Settings, rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    objs = _serving_prod(settings, values=(NEGATIVE / "values-log-volume-nfs-client.yaml",))
+    dry = dry_run(REPO, _with_serving_prod(rendered, objs), report.applications, [], known=[])
+    lines = [str(f) for f in dry.findings if f.rule == "first-sync:storageclass"]
+    assert len(lines) == 1
+    assert "PersistentVolumeClaim/mlops-prod/serving-logs" in lines[0]
+    assert "needs StorageClass/nfs-client (storageClassName): nothing in the first sync" in lines[0]
+
+
+def test_a_listed_blocker_that_no_longer_occurs_fails(
+    rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    stale = [*known_blockers(), {"rule": "first-sync:secret", "match": "Secret/x/gone", "why": "fixed"}]
+    lines = _lines(_run(rendered, report, known=stale))
+    assert lines == [
+        "ci/validate/firstsync/known_blockers.yaml: [first-sync:known-blocker] "
+        "first-sync:secret 'Secret/x/gone' no longer blocks: remove it from the list"
+    ]
+
+
+def test_a_tag_ci_never_pushes_blocks(
+    settings: Settings, rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    objs = _serving_prod(settings, values=(NEGATIVE / "values-release-tag.yaml",))
+    dry = dry_run(REPO, _with_serving_prod(rendered, objs), report.applications, [], known=known_blockers())
+    assert [str(f) for f in dry.findings] == [
+        "rendered/serving-prod.yaml: Deployment/mlops-prod/serving: [first-sync:image] Application "
+        "serving-prod (wave 1): image ghcr.io/gitops-mlops/serving:0.1.0: CI tags images only with the "
+        "commit SHA, not '0.1.0'"
+    ]
+
+
+def test_every_image_of_ours_runs_the_build_the_values_pin(
+    settings: Settings, rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    """The trainer tag reaches the training pods too (TRAINER_IMAGE_TAG in the Airflow values)."""
+    assert not [f for f in report.first_sync.known if f.rule == "first-sync:image"]
+    pods, problems = pipeline.trainer_pods(rendered, settings)
+    assert problems == []
+    assert pods
+    for env in ("dev", "prod"):
+        tag = set(image_tags.tags(REPO, env).values()).pop()
+        images = {
+            c["image"] for m in pods if f"airflow-{env}" in m.source for c in m.doc["spec"]["containers"]
+        }
+        assert images and all(i.endswith(f":{tag}") for i in images if "/gitops-mlops/" in i), images
+
+
+def test_every_mlops_namespace_enforces_restricted(report: pipeline.Report) -> None:
+    for app in report.applications:
+        labels = app["spec"]["syncPolicy"]["managedNamespaceMetadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted", app["metadata"]["name"]
+
+
+def test_a_pod_restricted_refuses_blocks(rendered: render.RenderResult, report: pipeline.Report) -> None:
+    extra = {"rendered/serving-dev.yaml": load_file(NEGATIVE / "first-sync-root-pod.yaml")}
+    lines = _lines(_run(rendered, report, extra=extra, known=known_blockers()))
+    prefix = (
+        "rendered/serving-dev.yaml: Deployment/mlops-dev/runs-as-root: [first-sync:pod-security] "
+        "Application serving-dev (wave 1): namespace mlops-dev enforces restricted: container app: "
+    )
+    assert lines == [
+        prefix + "allowPrivilegeEscalation must be false",
+        prefix + "capabilities must drop ALL",
+        prefix + "runAsNonRoot must be true (pod or container)",
+        prefix + "runAsUser 0",
+        prefix + "seccompProfile must be RuntimeDefault or Localhost",
+    ]
+
+
+def test_the_airflow_statsd_pod_passes_restricted(rendered: render.RenderResult) -> None:
+    """Before this change the chart's statsd pod had no seccomp profile: restricted refused it."""
+    statsd = next(
+        m.doc
+        for m in rendered.manifests
+        if m.source == "rendered/airflow-dev.yaml"
+        and m.doc["metadata"]["name"] == "airflow-statsd"
+        and m.doc["kind"] == "Deployment"
+    )
+    assert restricted_violations(statsd["spec"]["template"]["spec"]) == []
+    bare = {**statsd["spec"]["template"]["spec"], "securityContext": {"runAsUser": 65534}}
+    assert "container statsd: seccompProfile must be RuntimeDefault or Localhost" in restricted_violations(
+        bare
+    )
