@@ -29,6 +29,7 @@ FIELDS = (
     TagField("charts/serving/values/{env}.yaml", "image.tag"),
     TagField("charts/mlflow/values/{env}.yaml", "image.tag"),
     TagField("charts/commit-trigger/values/{env}.yaml", "image.tag"),
+    TagField("charts/control/values/{env}.yaml", "image.tag"),
     TagField("charts/airflow/values/{env}.yaml", "images.airflow.tag"),
     # the trainer and trainer-gpu images of the KubernetesPodOperator pods (mlops_dags: TRAINER_IMAGE_TAG)
     TagField("charts/airflow/values/{env}.yaml", "env:TRAINER_IMAGE_TAG"),

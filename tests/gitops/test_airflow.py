@@ -134,6 +134,8 @@ def test_people_and_ci_get_users_from_sealed_secrets_with_least_roles(rendered, 
         ("DAGs", "can_read can_edit"),  # FAB: triggering a DAG needs edit on it
         ("DAG Runs", "can_read can_create"),
         ("Task Instances", "can_read"),
+        ("XComs", "can_read"),  # the control API reads a run's results and task logs
+        ("Task Logs", "can_read"),
     }
     assert script.index("check-migrations") < script.index("users create")
     for secret in ("airflow-admin-user", "airflow-ci-user"):

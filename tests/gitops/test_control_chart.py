@@ -50,7 +50,9 @@ def test_secrets_come_from_their_owners(rendered: RenderResult, env: str) -> Non
         if "secretKeyRef" in v.get("valueFrom", {})
     }
     assert refs["INTERNAL_API_KEY"] == {"name": "serving-app", "key": "INTERNAL_API_KEY"}
-    assert refs["AIRFLOW_API_PASSWORD"] == {"name": "commit-trigger", "key": "AIRFLOW_API_PASSWORD"}
+    # The user the Airflow chart's create-user Job creates (and the commit trigger logs in as): one password.
+    assert refs["AIRFLOW_API_USER"] == {"name": "airflow-ci-user", "key": "username"}
+    assert refs["AIRFLOW_API_PASSWORD"] == {"name": "airflow-ci-user", "key": "password"}
     assert refs["CONTROL_API_KEYS"]["name"] == refs["CALLBACK_SIGNING_SECRETS"]["name"] == "control-app"
     assert refs["CONTROL_READ_API_KEYS"].get("optional") is True
 

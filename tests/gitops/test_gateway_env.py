@@ -13,8 +13,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
-from ci.validate.render import RenderResult
+from ci.validate.render import RenderResult, helm_template
+from ci.validate.settings import REPO, Settings
 from tests.gitops.helpers import find, objects
 
 
@@ -32,10 +34,10 @@ def _get(url: str) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def _pod(rendered: RenderResult, release: str, tmp_path: Path) -> tuple[dict, dict[str, str]]:
-    """The gateway container of a release and its env mapped to this machine (mounts to tmp_path,
-    MLflow to a closed port, Secrets to test values, the downward API to a pod name)."""
-    docs = objects(rendered, release)
+def _pod(rendered: RenderResult | list[dict], release: str, tmp_path: Path) -> tuple[dict, dict[str, str]]:
+    """The gateway container of a release (or of rendered objects) and its env mapped to this machine
+    (mounts to tmp_path, MLflow to a closed port, Secrets to test values, the downward API to a pod name)."""
+    docs = rendered if isinstance(rendered, list) else objects(rendered, release)
     container = find(docs, "Deployment", "serving")["spec"]["template"]["spec"]["containers"][0]
     config_map = find(docs, "ConfigMap", "serving-config")
     (tmp_path / "serving.yaml").write_text(config_map["data"]["serving.yaml"])
@@ -100,10 +102,18 @@ def test_gateway_runs_with_the_rendered_env_and_probes(rendered: RenderResult, t
         log.close()
 
 
-def test_the_prod_pod_logs_to_a_file_named_after_the_pod(rendered: RenderResult, tmp_path: Path) -> None:
+def test_the_prod_pod_logs_to_a_file_named_after_the_pod(settings: Settings, tmp_path: Path) -> None:
     """Defect: with `workers: 2` the spawned workers never ran the logging setup (no JSON logs, no file
-    sink), and every replica wrote the same file name on the shared log volume."""
-    container, env = _pod(rendered, "serving-prod", tmp_path)
+    sink), and every replica wrote the same file name on the shared log volume. prod with its optional
+    log volume turned on (off by default: it needs a ReadWriteMany StorageClass)."""
+    values = [REPO / "charts/serving/values" / f"{name}.yaml" for name in ("base", "prod")]
+    sets = (("logVolume.enabled", "true"), ("logVolume.storageClassName", "nfs-client"))
+    text, findings = helm_template(
+        settings, "serving", REPO / "charts/serving", "mlops-prod", values, "test", sets=sets
+    )
+    assert text is not None, findings
+    docs = [doc for doc in yaml.safe_load_all(text) if doc]
+    container, env = _pod(docs, "serving-prod", tmp_path)
     assert "LOG_DIR" in env
     log = (tmp_path / "gateway.log").open("w")
     proc = subprocess.Popen(

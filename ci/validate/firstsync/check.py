@@ -98,6 +98,15 @@ def _pod_security_findings(item: Item, step: Step, labels: dict[str, dict]) -> l
     ]
 
 
+# Needs of a pod the kubelet keeps retrying (CreateContainerConfigError until the Secret or ConfigMap
+# exists): an Application syncing in parallel may provide them, since nothing waits on the pod for it.
+RETRIED_BY_KUBELET = {"secret", "configmap"}
+
+
+def _provided_by(step: Step) -> set[str]:
+    return step.provides | {k for item in step.items for k in provides(item.manifest.doc, item.namespace)}
+
+
 def walk(steps: list[Step], owner: str, built: set[str]) -> Outcome:
     """Findings for every need that is not met when its object is applied, in apply order."""
     outcome = Outcome()
@@ -108,6 +117,7 @@ def walk(steps: list[Step], owner: str, built: set[str]) -> Outcome:
         group_steps = [s for s in steps if s.group == group]
         done_in_group: set[str] = set()
         for step in group_steps:
+            siblings = set().union(*(_provided_by(s) for s in group_steps if s is not step))
             outcome.order.append(f"{group:>3}. {step.name}: {len(step.items)} objects")
             have = before | step.provides
             for item in step.items:
@@ -120,6 +130,8 @@ def walk(steps: list[Step], owner: str, built: set[str]) -> Outcome:
                 for need in needs(item.manifest.doc, item.namespace):
                     if need.key in now or (need.eventually and need.key in provided):
                         continue
+                    if need.rule in RETRIED_BY_KUBELET and need.key in siblings:
+                        continue
                     outcome.findings.append(
                         Finding(
                             item.manifest.source,
@@ -130,8 +142,6 @@ def walk(steps: list[Step], owner: str, built: set[str]) -> Outcome:
                     )
                 outcome.findings += _image_findings(item, step, owner, built)
                 outcome.findings += _pod_security_findings(item, step, labels)
-            done_in_group |= step.provides | {
-                k for item in step.items for k in provides(item.manifest.doc, item.namespace)
-            }
+            done_in_group |= _provided_by(step)
         before |= done_in_group
     return outcome
