@@ -22,6 +22,8 @@ from ci.validate.manifests import Manifest
 from ci.validate.workloads import WORKLOAD_KINDS, containers, pod_template
 
 RULE = "pod-security"
+# The namespace label that makes the admission enforce a level.
+ENFORCE = "pod-security.kubernetes.io/enforce"
 RESTRICTED_VOLUMES = {
     "configMap",
     "csi",

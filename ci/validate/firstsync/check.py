@@ -8,7 +8,7 @@ from ci.validate.findings import Finding, obj_name
 from ci.validate.firstsync.images import image_problem
 from ci.validate.firstsync.needs import Need, needs, provides
 from ci.validate.firstsync.plan import PHASES, Item, Step
-from ci.validate.firstsync.podsecurity import ENFORCE, restricted_violations
+from ci.validate.podsecurity import ENFORCE, restricted_violations
 from ci.validate.workloads import containers, pod_template
 
 
