@@ -59,6 +59,14 @@ def _store_down(error: BaseException) -> Unavailable:
     )
 
 
+def _same_runtime(current: RuntimeModel, wanted: RuntimeModel) -> bool:
+    """Whether the installed runtime serves `wanted` as it is: same generation and structure (a model
+    deleted and declared again between two polls starts again at generation 1 with another shape)."""
+    return current.generation == wanted.generation and runtime_models.structure(
+        current.config
+    ) == runtime_models.structure(wanted.config)
+
+
 class CatalogCache:
     """The last runtime models read from the store, in one JSON file next to the state cache."""
 
@@ -153,7 +161,7 @@ class ModelCatalog:
                 logger.warning("runtime model {} ignored: Git declares a model of that name", name)
                 continue
             current = self.installed.get(name)
-            if current is not None and current.generation == model.generation:
+            if current is not None and _same_runtime(current, model):
                 self.installed[name] = model  # weights only: the record routes them
                 continue
             if current is not None:

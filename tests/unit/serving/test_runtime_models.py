@@ -197,3 +197,39 @@ def test_the_declaration_says_when_every_alive_replica_serves_the_targets(tmp_pa
         await fleet.close()
 
     run(scenario())
+
+
+@pytest.mark.parametrize(
+    "redeclared",
+    [
+        {**CHURN, "variants": [{"name": "only", "alias": "challenger", "weight": 100}], "strategy": "single"},
+        {
+            **CHURN,
+            "variants": [{**CHURN["variants"][0], "weight": 30}, {**CHURN["variants"][1], "weight": 70}],
+        },
+    ],
+    ids=["other-structure", "same-structure-other-weights"],
+)
+def test_a_model_deleted_and_declared_again_between_two_sync_rounds_is_rebuilt_everywhere(
+    tmp_path, redeclared
+):
+    """Defect: the re-created row starts again at generation 1, and a replica that had not polled
+    between the DELETE and the PUT took it for a weights-only change and kept serving the old variants."""
+
+    async def scenario():
+        fleet = await _fleet(tmp_path)
+        first, second = fleet.replicas.values()
+        await first.catalog.declare("churn", CHURN, "backend")
+        await fleet.step(1.0)
+        assert second.models["churn"].weights == {"a": 80, "b": 20}
+        await first.catalog.withdraw("churn", "backend")  # a redeploy: DELETE then PUT at once
+        await first.catalog.declare("churn", redeclared, "backend")
+        for _ in range(3):
+            await fleet.step(1.0)
+        wanted = {v["name"]: v["weight"] for v in redeclared["variants"]}
+        assert fleet.record("churn").weights == wanted
+        for gateway in (first, second):
+            assert set(gateway.models["churn"].variants) == set(wanted)
+            assert gateway.models["churn"].weights == wanted
+
+    run(scenario())
