@@ -276,6 +276,10 @@ class ModelCatalog:
         gateway = self.gateway
         gateway.sync.require_store()
         config = runtime_models.validate(spec, name, self.git)
+        weights = {v.name: v.weight for v in config.primary_variants}
+        routed = config.strategy != "bluegreen" and self._weights_only(name, config)
+        if routed:  # the record first: when its write fails, the row keeps the old spec and a retry redoes it
+            await gateway.admin.set_traffic(name, weights, actor)
         store = gateway.store
         try:
             stored, changed, reshaped = await store.run(runtime_models.put, store.engine, config, actor)
@@ -284,8 +288,7 @@ class ModelCatalog:
         created = name not in self.installed
         if changed:
             await self._apply({**self.installed, name: stored})
-            if not reshaped and config.strategy != "bluegreen":
-                weights = {v.name: v.weight for v in config.primary_variants}
+            if not reshaped and not routed and config.strategy != "bluegreen":
                 await gateway.admin.set_traffic(name, weights, actor)
             gateway.events.publish(
                 "model_declared", name, actor=actor, generation=stored.generation, created=created
@@ -293,6 +296,15 @@ class ModelCatalog:
             await gateway.events.flush()
         body = {**self.describe(name), "changed": changed, "created": created and changed}
         return (201 if created and changed else 200), body
+
+    def _weights_only(self, name: str, config: ModelConfig) -> bool:
+        """Whether `config` differs from the installed runtime model `name` in its weights alone."""
+        current = self.installed.get(name)
+        return (
+            current is not None
+            and runtime_models.spec_of(current.config) != runtime_models.spec_of(config)
+            and runtime_models.structure(current.config) == runtime_models.structure(config)
+        )
 
     async def withdraw(self, name: str, actor: str) -> dict[str, Any]:
         """Delete a runtime model from the fleet (409 for a Git model, 404 for an unknown one)."""

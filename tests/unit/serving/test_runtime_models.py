@@ -233,3 +233,35 @@ def test_a_model_deleted_and_declared_again_between_two_sync_rounds_is_rebuilt_e
             assert gateway.models["churn"].weights == wanted
 
     run(scenario())
+
+
+def test_a_weights_change_whose_traffic_write_fails_is_applied_when_the_call_is_repeated(tmp_path):
+    """Defect: the row took the new weights before the record did; when the record's write failed (a
+    503), the repeated PUT found an identical spec, answered `changed: false`, and the fleet kept the
+    old weights while the declaration showed the new ones."""
+
+    async def scenario():
+        fleet = await _fleet(tmp_path)
+        first = next(iter(fleet.replicas.values()))
+        await first.catalog.declare("churn", CHURN, "backend")
+        await fleet.step(1.0)
+        shifted = {
+            **CHURN,
+            "variants": [{**CHURN["variants"][0], "weight": 50}, {**CHURN["variants"][1], "weight": 50}],
+        }
+        set_traffic = first.admin.set_traffic
+
+        async def store_lost(*_: object) -> None:
+            raise Unavailable("state store unavailable: admin changes need it; retry later")
+
+        first.admin.set_traffic = store_lost  # the store goes down between the two writes
+        with pytest.raises(Unavailable):
+            await first.catalog.declare("churn", shifted, "backend")
+        first.admin.set_traffic = set_traffic
+        await first.catalog.declare("churn", shifted, "backend")  # the client retries the 503
+        await fleet.step(1.0)
+        assert fleet.record("churn").weights == {"a": 50, "b": 50}
+        assert all(g.models["churn"].weights == {"a": 50, "b": 50} for g in fleet.replicas.values())
+        await fleet.close()
+
+    run(scenario())
