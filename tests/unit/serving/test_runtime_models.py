@@ -265,3 +265,38 @@ def test_a_weights_change_whose_traffic_write_fails_is_applied_when_the_call_is_
         await fleet.close()
 
     run(scenario())
+
+
+def test_two_replicas_creating_one_model_at_once_both_succeed(tmp_path):
+    """Defect: both saw no row, the second insert hit the primary key, and its caller got a 503 "state
+    store unavailable" although the store was fine (two control replicas deploying one new model)."""
+    from sqlalchemy import create_engine, event
+
+    from serving import runtime_models
+    from serving.config import parse_config
+    from serving.store import metadata
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    engine, rival = create_engine(url), create_engine(url)
+    metadata.create_all(engine)
+    git = parse_config(GIT)
+    mine = runtime_models.validate(CHURN, "churn", git)
+    theirs = runtime_models.validate(
+        {
+            **CHURN,
+            "variants": [{**CHURN["variants"][0], "weight": 50}, {**CHURN["variants"][1], "weight": 50}],
+        },
+        "churn",
+        git,
+    )
+    raced: list[bool] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def rival_inserts_first(conn, cursor, statement, *_):
+        if statement.startswith("INSERT INTO serving_runtime_model") and not raced:
+            raced.append(True)
+            runtime_models.put(rival, theirs, "other replica")
+
+    stored, changed, _ = runtime_models.put(engine, mine, "backend")
+    assert raced and changed and stored.config == mine
+    assert runtime_models.read_all(engine)["churn"].config == mine
