@@ -300,3 +300,5 @@ def test_two_replicas_creating_one_model_at_once_both_succeed(tmp_path):
     stored, changed, _ = runtime_models.put(engine, mine, "backend")
     assert raced and changed and stored.config == mine
     assert runtime_models.read_all(engine)["churn"].config == mine
+    engine.dispose()
+    rival.dispose()
