@@ -59,6 +59,14 @@ def _store_down(error: BaseException) -> Unavailable:
     )
 
 
+def _same_runtime(current: RuntimeModel, wanted: RuntimeModel) -> bool:
+    """Whether the installed runtime serves `wanted` as it is: same generation and structure (a model
+    deleted and declared again between two polls starts again at generation 1 with another shape)."""
+    return current.generation == wanted.generation and runtime_models.structure(
+        current.config
+    ) == runtime_models.structure(wanted.config)
+
+
 class CatalogCache:
     """The last runtime models read from the store, in one JSON file next to the state cache."""
 
@@ -153,7 +161,7 @@ class ModelCatalog:
                 logger.warning("runtime model {} ignored: Git declares a model of that name", name)
                 continue
             current = self.installed.get(name)
-            if current is not None and current.generation == model.generation:
+            if current is not None and _same_runtime(current, model):
                 self.installed[name] = model  # weights only: the record routes them
                 continue
             if current is not None:
@@ -268,6 +276,10 @@ class ModelCatalog:
         gateway = self.gateway
         gateway.sync.require_store()
         config = runtime_models.validate(spec, name, self.git)
+        weights = {v.name: v.weight for v in config.primary_variants}
+        routed = config.strategy != "bluegreen" and self._weights_only(name, config)
+        if routed:  # the record first: when its write fails, the row keeps the old spec and a retry redoes it
+            await gateway.admin.set_traffic(name, weights, actor)
         store = gateway.store
         try:
             stored, changed, reshaped = await store.run(runtime_models.put, store.engine, config, actor)
@@ -276,8 +288,7 @@ class ModelCatalog:
         created = name not in self.installed
         if changed:
             await self._apply({**self.installed, name: stored})
-            if not reshaped and config.strategy != "bluegreen":
-                weights = {v.name: v.weight for v in config.primary_variants}
+            if not reshaped and not routed and config.strategy != "bluegreen":
                 await gateway.admin.set_traffic(name, weights, actor)
             gateway.events.publish(
                 "model_declared", name, actor=actor, generation=stored.generation, created=created
@@ -285,6 +296,15 @@ class ModelCatalog:
             await gateway.events.flush()
         body = {**self.describe(name), "changed": changed, "created": created and changed}
         return (201 if created and changed else 200), body
+
+    def _weights_only(self, name: str, config: ModelConfig) -> bool:
+        """Whether `config` differs from the installed runtime model `name` in its weights alone."""
+        current = self.installed.get(name)
+        return (
+            current is not None
+            and runtime_models.spec_of(current.config) != runtime_models.spec_of(config)
+            and runtime_models.structure(current.config) == runtime_models.structure(config)
+        )
 
     async def withdraw(self, name: str, actor: str) -> dict[str, Any]:
         """Delete a runtime model from the fleet (409 for a Git model, 404 for an unknown one)."""

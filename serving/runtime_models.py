@@ -21,6 +21,7 @@ from loguru import logger
 from pydantic import ValidationError
 from sqlalchemy import JSON, Column, Float, Integer, String, Table, delete, insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from serving.config import ModelConfig, ServingConfig
 from serving.errors import Conflict, Invalid
@@ -118,7 +119,15 @@ def put(engine: Engine, config: ModelConfig, actor: str) -> tuple[RuntimeModel, 
     """Create or replace a runtime model: (stored model, changed at all, structure changed).
 
     A new model, or one whose variants or strategy changed, gets a fresh rollout record in the same
-    transaction; a weights-only change keeps the record (the caller sets the weights through it)."""
+    transaction; a weights-only change keeps the record (the caller sets the weights through it).
+    Two callers creating one model at once: the one whose insert loses updates the winner's row."""
+    try:
+        return _put_once(engine, config, actor)
+    except IntegrityError:
+        return _put_once(engine, config, actor)
+
+
+def _put_once(engine: Engine, config: ModelConfig, actor: str) -> tuple[RuntimeModel, bool, bool]:
     spec, now = spec_of(config), time.time()
     with engine.begin() as conn:
         row = (

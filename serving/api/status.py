@@ -14,11 +14,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from serving.api.deps import GatewayDep
 from serving.api.schemas import ERRORS
+from serving.errors import Invalid
 from serving.events import EventLog
 from serving.store import STORE_ERRORS
 
 router = APIRouter(responses=ERRORS)
 KEEPALIVE_SECONDS = 15.0
+MAX_EVENT_ID = 2**63 - 1  # the largest id SQLite and PostgreSQL (bigint) can hold
 
 
 def _json(body: dict[str, Any], status_code: int) -> Response:
@@ -61,6 +63,16 @@ async def model_status(model: str, gateway: GatewayDep) -> dict[str, Any]:
     return gateway.view.status(model)
 
 
+def _resume_point(last_event_id: str | None) -> int | None:
+    """The event id a stream resumes after (None: no header), or 422 for anything but an event id."""
+    if last_event_id is None or not last_event_id.strip():
+        return None
+    value = last_event_id.strip()
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_EVENT_ID:
+        raise Invalid(f"Last-Event-ID must be an event id (an integer from 0 to {MAX_EVENT_ID})")
+    return int(value)
+
+
 @router.get("/v1/events", tags=["status"], summary="Server-Sent Events of the whole fleet")
 async def events(
     gateway: GatewayDep,
@@ -70,16 +82,18 @@ async def events(
 ) -> StreamingResponse:
     """Every replica's events from the store's event log: reload, reload_failed, traffic, switch,
     canary_start/advance/abort/promote, promotion_started, promotion, rollback_started, rollback,
-    *_failed, *_compensated, alias_moved, admin_refused. `Last-Event-ID` resumes a stream."""
+    *_failed, *_compensated, alias_moved, admin_refused. `Last-Event-ID` resumes a stream (422 unless an
+    event id)."""
     wanted = set(types.split(",")) if types else None
+    resume = _resume_point(last_event_id)
     log = gateway.events
     poll = gateway.config.sync_interval_seconds
 
     async def stream() -> AsyncIterator[bytes]:
         yield b": connected\n\n"
         cursor = -1  # unknown until the store answers
-        if last_event_id is not None and last_event_id.strip().isdigit():
-            cursor = int(last_event_id.strip())
+        if resume is not None:
+            cursor = resume
         elif replay:
             with contextlib.suppress(*STORE_ERRORS):
                 backlog = await log.recent(replay)

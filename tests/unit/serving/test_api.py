@@ -260,3 +260,11 @@ def test_v2_errors_have_the_protocols_shape(client):
         assert answer.status_code in (400, 404, 503) and set(answer.json()) == {"error"}, answer.text
     assert client.get("/v2").json()["extensions"] == ["binary_tensor_data"]
     assert client.get("/version").text.count(".") == 2
+
+
+@pytest.mark.parametrize("last_event_id", [str(2**63), "\u00b2", "soon"])
+def test_an_event_stream_with_a_bad_last_event_id_is_a_422(client, last_event_id):
+    """Defect: `Last-Event-ID: ²` passed `str.isdigit` and broke the stream after its first line; an id
+    past the database's integer broke it (SQLite) or silently streamed nothing (PostgreSQL)."""
+    answer = client.get("/v1/events", headers={"Last-Event-ID": last_event_id.encode("latin-1")})
+    assert answer.status_code == 422 and "Last-Event-ID" in answer.json()["message"]

@@ -197,3 +197,108 @@ def test_the_declaration_says_when_every_alive_replica_serves_the_targets(tmp_pa
         await fleet.close()
 
     run(scenario())
+
+
+@pytest.mark.parametrize(
+    "redeclared",
+    [
+        {**CHURN, "variants": [{"name": "only", "alias": "challenger", "weight": 100}], "strategy": "single"},
+        {
+            **CHURN,
+            "variants": [{**CHURN["variants"][0], "weight": 30}, {**CHURN["variants"][1], "weight": 70}],
+        },
+    ],
+    ids=["other-structure", "same-structure-other-weights"],
+)
+def test_a_model_deleted_and_declared_again_between_two_sync_rounds_is_rebuilt_everywhere(
+    tmp_path, redeclared
+):
+    """Defect: the re-created row starts again at generation 1, and a replica that had not polled
+    between the DELETE and the PUT took it for a weights-only change and kept serving the old variants."""
+
+    async def scenario():
+        fleet = await _fleet(tmp_path)
+        first, second = fleet.replicas.values()
+        await first.catalog.declare("churn", CHURN, "backend")
+        await fleet.step(1.0)
+        assert second.models["churn"].weights == {"a": 80, "b": 20}
+        await first.catalog.withdraw("churn", "backend")  # a redeploy: DELETE then PUT at once
+        await first.catalog.declare("churn", redeclared, "backend")
+        for _ in range(3):
+            await fleet.step(1.0)
+        wanted = {v["name"]: v["weight"] for v in redeclared["variants"]}
+        assert fleet.record("churn").weights == wanted
+        for gateway in (first, second):
+            assert set(gateway.models["churn"].variants) == set(wanted)
+            assert gateway.models["churn"].weights == wanted
+
+    run(scenario())
+
+
+def test_a_weights_change_whose_traffic_write_fails_is_applied_when_the_call_is_repeated(tmp_path):
+    """Defect: the row took the new weights before the record did; when the record's write failed (a
+    503), the repeated PUT found an identical spec, answered `changed: false`, and the fleet kept the
+    old weights while the declaration showed the new ones."""
+
+    async def scenario():
+        fleet = await _fleet(tmp_path)
+        first = next(iter(fleet.replicas.values()))
+        await first.catalog.declare("churn", CHURN, "backend")
+        await fleet.step(1.0)
+        shifted = {
+            **CHURN,
+            "variants": [{**CHURN["variants"][0], "weight": 50}, {**CHURN["variants"][1], "weight": 50}],
+        }
+        set_traffic = first.admin.set_traffic
+
+        async def store_lost(*_: object) -> None:
+            raise Unavailable("state store unavailable: admin changes need it; retry later")
+
+        first.admin.set_traffic = store_lost  # the store goes down between the two writes
+        with pytest.raises(Unavailable):
+            await first.catalog.declare("churn", shifted, "backend")
+        first.admin.set_traffic = set_traffic
+        await first.catalog.declare("churn", shifted, "backend")  # the client retries the 503
+        await fleet.step(1.0)
+        assert fleet.record("churn").weights == {"a": 50, "b": 50}
+        assert all(g.models["churn"].weights == {"a": 50, "b": 50} for g in fleet.replicas.values())
+        await fleet.close()
+
+    run(scenario())
+
+
+def test_two_replicas_creating_one_model_at_once_both_succeed(tmp_path):
+    """Defect: both saw no row, the second insert hit the primary key, and its caller got a 503 "state
+    store unavailable" although the store was fine (two control replicas deploying one new model)."""
+    from sqlalchemy import create_engine, event
+
+    from serving import runtime_models
+    from serving.config import parse_config
+    from serving.store import metadata
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    engine, rival = create_engine(url), create_engine(url)
+    metadata.create_all(engine)
+    git = parse_config(GIT)
+    mine = runtime_models.validate(CHURN, "churn", git)
+    theirs = runtime_models.validate(
+        {
+            **CHURN,
+            "variants": [{**CHURN["variants"][0], "weight": 50}, {**CHURN["variants"][1], "weight": 50}],
+        },
+        "churn",
+        git,
+    )
+    raced: list[bool] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def rival_inserts_first(conn, cursor, statement, *_):
+        if statement.startswith("INSERT INTO serving_runtime_model") and not raced:
+            raced.append(True)
+            runtime_models.put(rival, theirs, "other replica")
+
+    stored, changed, _ = runtime_models.put(engine, mine, "backend")
+    assert raced and changed and stored.config == mine
+    assert runtime_models.read_all(engine)["churn"].config == mine
+    engine.dispose()
+    rival.dispose()
