@@ -80,6 +80,16 @@ def hyperparameter_names(task: str, algorithm: str) -> tuple[str, list[str]]:
     return estimator.__name__, sorted(set(estimator().get_params()) | EXTRA_KEYS.get(algorithm, set()))
 
 
+def _largest_ngram(value: object) -> int:
+    """`ngram_max` of a config: the largest n-gram (the vectorizer's `ngram_range` starts at 1)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"invalid config: hyperparameters: ngram_max must be a positive integer (the largest n-gram), "
+            f"got {value!r}"
+        )
+    return value
+
+
 def build_estimator(config: TrainConfig, algorithm: str | None = None) -> BaseEstimator:
     """The estimator (or pipeline) for the config's algorithm with its hyper-parameters."""
     name = algorithm or config.algorithm
@@ -89,7 +99,7 @@ def build_estimator(config: TrainConfig, algorithm: str | None = None) -> BaseEs
     if name == "tfidf_logistic_regression":
         vectorizer_params = {VECTORIZER_KEYS[k]: params.pop(k) for k in list(params) if k in VECTORIZER_KEYS}
         if "ngram_range" in vectorizer_params:
-            vectorizer_params["ngram_range"] = (1, int(vectorizer_params["ngram_range"]))
+            vectorizer_params["ngram_range"] = (1, _largest_ngram(vectorizer_params["ngram_range"]))
         classifier = _checked(LogisticRegression, params, config.seed)
         # A single column name (not a list) hands the vectorizer the 1-D text column it expects.
         try:

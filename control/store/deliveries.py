@@ -3,7 +3,7 @@ sent until the receiver answers 2xx or the retry time runs out."""
 
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from control.store.tables import deliveries
@@ -30,10 +30,18 @@ def enqueue(conn: Connection, event_id: int, job_id: str | None, url: str, at: f
 
 
 def due(conn: Connection, at: float, limit: int) -> list[RowMapping]:
-    """Pending deliveries whose next attempt is due, oldest event first."""
+    """Pending deliveries whose next attempt is due, oldest event first; a job's callbacks to one URL
+    go in event order: one waits while an earlier one of the same job and URL is still pending."""
+    earlier = deliveries.alias("earlier")
+    waits = exists().where(
+        earlier.c.job_id == deliveries.c.job_id,
+        earlier.c.url == deliveries.c.url,
+        earlier.c.state == PENDING,
+        earlier.c.event_id < deliveries.c.event_id,
+    )
     query = (
         select(deliveries)
-        .where(deliveries.c.state == PENDING, deliveries.c.next_attempt_at <= at)
+        .where(deliveries.c.state == PENDING, deliveries.c.next_attempt_at <= at, ~waits)
         .order_by(deliveries.c.event_id, deliveries.c.id)
         .limit(limit)
     )

@@ -102,7 +102,7 @@ class Misfits:
 
     slow_load: str
     slow_predict: str
-    three_columns: str
+    other_columns: str
 
 
 @pytest.fixture(scope="session")
@@ -113,8 +113,11 @@ def misfits(versions: Versions) -> Misfits:
     return Misfits(
         slow_load=_register_pyfunc(versions.tracking_uri, versions.name, models.SlowLoadModel()),
         slow_predict=_register_pyfunc(versions.tracking_uri, versions.name, models.SlowPredictModel()),
-        three_columns=_register_pyfunc(
-            versions.tracking_uri, versions.name, models.ThreeColumnModel(), IRIS_COLUMNS[:3]
+        other_columns=_register_pyfunc(
+            versions.tracking_uri,
+            versions.name,
+            models.OtherColumnsModel(),
+            [*IRIS_COLUMNS[:3], "petal colour"],
         ),
     )
 

@@ -26,8 +26,9 @@ class SlowPredictModel(PythonModel):
         return np.zeros(len(model_input), dtype=np.int64)
 
 
-class ThreeColumnModel(PythonModel):
-    """A version whose signature takes three columns: iris requests (four values) get 422 from it."""
+class OtherColumnsModel(PythonModel):
+    """A version whose signature names a column iris requests lack: every iris request is a 400
+    (missing column) from it, as pyfunc's schema enforcement refuses it."""
 
     def predict(self, context, model_input, params=None):
         return np.zeros(len(model_input), dtype=np.int64)

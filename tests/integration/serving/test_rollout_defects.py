@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.integration.serving.conftest import MODEL, single
-from tests.integration.serving.support import ROW, unreadable_artifacts, wait_for
+from tests.integration.serving.support import ROW, iris_body, unreadable_artifacts, wait_for
 
 
 def _two(champion: str, challenger: str, strategy: str = "ab", **extra) -> dict:
@@ -145,7 +145,7 @@ def test_a_canary_that_answers_4xx_is_aborted(versions, misfits, gateways):
     )  # fmt: skip
     gateway = gateways(config, versions.tracking_uri)
     gateway.wait_ready()
-    versions.set_alias(challenger, misfits.three_columns)
+    versions.set_alias(challenger, misfits.other_columns)
     assert gateway.reload(challenger).status_code == 200
     rejected = 0
     for i in range(400):
@@ -356,4 +356,4 @@ def test_readiness_does_not_wait_for_aliases_that_do_not_exist_yet(versions, gat
     assert {gateway.predict("iris", **{"X-Routing-Key": f"k{i}"}).status_code for i in range(20)} == {200}
     versions.set_alias(challenger, versions.v_b)
     assert gateway.reload(challenger).json()["version"] == versions.v_b
-    assert gateway.client.post("/v1/models/iris/predict", json={"instances": [ROW]}).status_code == 200
+    assert gateway.client.post("/v1/models/iris/predict", json=iris_body(ROW)).status_code == 200

@@ -5,8 +5,11 @@ import json
 import time
 from pathlib import Path
 
+from sqlalchemy import update
+
 from control.jobs import dag_conf
 from control.signing import SIGNATURE_HEADER, verify
+from control.store.tables import deliveries
 from tests.unit.control.conftest import (
     DAG,
     READ_KEY,
@@ -187,10 +190,15 @@ def test_callback_retried_with_backoff_until_the_receiver_answers(harness: Harne
     assert {d["state"] for d in pending} == {"pending"} and pending[0]["attempts"] >= 2
     assert pending[0]["history"][-1]["status"] == 503
     harness.receiver.status = 200
-    time.sleep(0.01)  # past the (tiny) back-off of the harness
-    harness.step()
+    for _ in range(200):  # past the (tiny, jittered) back-off of the harness
+        time.sleep(0.01)
+        harness.step()
+        if len(harness.receiver.bodies()) >= 2:
+            break
     types = [body["type"] for body in harness.receiver.bodies()]
-    assert types == ["training_job.queued", "training_job.succeeded"]  # once each, in order
+    # Once each, in order: a job's later callback waits while an earlier one is pending (before, the
+    # later one went first whenever its jittered back-off ended sooner).
+    assert types == ["training_job.queued", "training_job.succeeded"]
 
 
 def test_sse_resumes_after_last_event_id(harness: Harness) -> None:
@@ -241,3 +249,26 @@ def test_an_event_id_past_the_database_integer_is_a_422_not_a_500(harness: Harne
         answer = harness.client.get("/v1/events?follow=false", params=kwargs.get("params"), headers=headers)
         assert answer.status_code == 422, answer.text
         assert answer.json()["field"] in ("after", "Last-Event-ID")
+
+
+def test_a_later_callback_of_a_job_waits_for_the_earlier_one(harness: Harness) -> None:
+    """A job's `queued` callback is refused and backs off for long; its `succeeded` callback, due at
+    once, waits: the receiver never gets them out of order (before, `succeeded` went first)."""
+    harness.receiver.status = 503
+    job = harness.create(callback_url=RECEIVER, callback_events="all").json()
+    harness.step()  # `queued` is attempted and refused
+    with harness.plane.db.engine.begin() as conn:  # as if its back-off were an hour
+        conn.execute(update(deliveries).values(next_attempt_at=time.time() + 3600))
+    harness.succeed(job["id"])
+    harness.receiver.status = 200
+    for _ in range(3):
+        harness.step()
+    assert harness.receiver.bodies() == []
+    with harness.plane.db.engine.begin() as conn:  # the back-off ends
+        conn.execute(update(deliveries).values(next_attempt_at=0))
+    for _ in range(3):
+        harness.step()
+    assert [body["type"] for body in harness.receiver.bodies()] == [
+        "training_job.queued",
+        "training_job.succeeded",
+    ]

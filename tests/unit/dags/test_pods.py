@@ -172,6 +172,7 @@ def test_the_pod_is_the_plan_even_when_the_profiles_change_before_it_starts(rend
     config = resolve_config(settings.configs_dir, "iris", {})
     spec = plan_train_pod(settings, config, "http://mlflow:5000", "manual__1", None)
     planned = json.loads(json.dumps(spec))  # what the plan task's XCom carries
+    as_planned = containers(ApiClient().sanitize_for_serialization(build_pod(planned, settings)))["base"]
 
     data = yaml.safe_load(profiles.read_text())
     data["profiles"]["tabular"].update(
@@ -185,8 +186,11 @@ def test_the_pod_is_the_plan_even_when_the_profiles_change_before_it_starts(rend
     pod = ApiClient().sanitize_for_serialization(build_pod(planned, settings))
     base = containers(pod)["base"]
     tabular = PROFILES["tabular"]
+    assert base == as_planned
     assert base["args"][:3] == tabular["command"]
-    assert base["image"] == tabular["image"]
+    # the profile's image with the tag the environment pins (TRAINER_IMAGE_TAG), not the new profile's
+    assert base["image"].rpartition(":")[0] == tabular["image"].rpartition(":")[0]
+    assert not base["image"].endswith(":0.2.0")
     assert base["resources"] == tabular["resources"]
     assert not pod["spec"].get("nodeSelector")
 

@@ -112,6 +112,16 @@ def test_bad_hyperparameter_values_fail_before_any_run(hyperparameters: dict, ex
     assert expected in str(caught.value)
 
 
+@pytest.mark.parametrize("ngram_max", ["", None, 0, True, 2.5])
+def test_a_bad_ngram_max_is_named_not_a_traceback(ngram_max: object) -> None:
+    """Found by the control API's differential test: `int('')` escaped as a ValueError (exit 1, a
+    traceback) instead of a config error."""
+    text = json.loads((Path(__file__).resolve().parents[3] / "trainer/configs/text.json").read_text())
+    text["hyperparameters"]["ngram_max"] = ngram_max
+    with pytest.raises(ConfigError, match="ngram_max must be a positive integer"):
+        build_estimator(TrainConfig.model_validate(text))
+
+
 def test_cli_validate_rejects_bad_values_without_mlflow(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**VALID, "hyperparameters": {"C": -1}}))
