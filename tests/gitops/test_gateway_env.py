@@ -12,7 +12,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import pytest
 import yaml
 
 from ci.validate.render import RenderResult, helm_template
@@ -76,7 +75,6 @@ def _wait_live(proc: subprocess.Popen, url: str, log: Path) -> None:
 
 
 def test_gateway_runs_with_the_rendered_env_and_probes(rendered: RenderResult, tmp_path: Path) -> None:
-    pytest.importorskip("serving.config", reason="the serving gateway is not written yet")
     container, env = _pod(rendered, "serving-dev", tmp_path)
     port = env["SERVING_PORT"]
     command = [sys.executable, *container["command"][1:]]

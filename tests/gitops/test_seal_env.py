@@ -26,7 +26,6 @@ def _keys(root: Path, env: str) -> dict[str, tuple[str, set[str]]]:
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_seal_env_recreates_the_committed_secrets_for_a_new_key(tmp_path: Path, env: str) -> None:
-    pytest.importorskip("ops.seal", reason="the sealing CLI (ops/seal) is not written yet")
     run = {"cwd": REPO, "capture_output": True, "text": True, "check": False}
     key, cert = tmp_path / "key.yaml", tmp_path / "cert.pem"
     keygen = [sys.executable, "-m", "ops.seal", "keygen", "--key-out", str(key), "--cert-out", str(cert)]
