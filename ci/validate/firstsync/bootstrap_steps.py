@@ -12,6 +12,8 @@ from pathlib import Path
 
 README = "bootstrap/README.md"
 SEAL_SCRIPT = "bootstrap/sealed-secrets/seal-env.sh"
+# The upstream install also creates the server Service the Argo CD HTTPRoute points at.
+ARGOCD_SERVICES = ("Service/argocd/argocd-server",)
 ARGOCD_CRDS = ("crd:argoproj.io/Application", "crd:argoproj.io/ApplicationSet", "crd:argoproj.io/AppProject")
 _BLOCK = re.compile(r"```(?:sh|bash)\n(.*?)```", re.S)
 
@@ -69,7 +71,7 @@ def manual_steps(repo: Path) -> list[ManualStep]:
             if re.search(r"kubectl apply -f \S*key\S*\.yaml", cmd):
                 steps.append(ManualStep(line, cmd, "sealing-key", {"sealing-key"}))
             elif re.search(r"kubectl apply (--server-side )?-k bootstrap/argocd\b", cmd):
-                steps.append(ManualStep(line, cmd, "argocd", {*ARGOCD_CRDS, "Namespace/argocd"}))
+                steps.append(ManualStep(line, cmd, "argocd", {*ARGOCD_CRDS, *ARGOCD_SERVICES, "Namespace/argocd"}))
             elif m := re.search(r"seal-env\.sh ([a-z]+)", cmd):
                 env = m.group(1)
                 sealed = {f"resealed:{ns}" for ns in resealed.get(env, set())}

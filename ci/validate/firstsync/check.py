@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ci.validate.findings import Finding, obj_name
+from ci.validate.firstsync.closed_network import image_registry_problem
 from ci.validate.firstsync.images import image_problem
 from ci.validate.firstsync.needs import Need, needs, provides
 from ci.validate.firstsync.plan import PHASES, Item, Step
@@ -51,20 +52,22 @@ def _missing(need: Need, later: dict[str, str]) -> str:
     return f"needs {need.key} ({need.why}): nothing in the first sync creates it"
 
 
-def _image_findings(item: Item, step: Step, owner: str, built: set[str]) -> list[Finding]:
+def _image_findings(
+    item: Item, step: Step, owner: str, built: set[str], registries: tuple[str, ...]
+) -> list[Finding]:
     tpl = pod_template(item.manifest.doc)
     if tpl is None:
         return []
     out = []
     for c, _ in containers(tpl[1]):
-        if problem := image_problem(str(c.get("image", "")), owner, built):
+        image = str(c.get("image", ""))
+        if problem := image_problem(image, owner, built):
             out.append(
-                Finding(
-                    item.manifest.source,
-                    "first-sync:image",
-                    f"{step.name}: {problem}",
-                    _obj(item),
-                )
+                Finding(item.manifest.source, "first-sync:image", f"{step.name}: {problem}", _obj(item))
+            )
+        if registries and (problem := image_registry_problem(image, registries)):
+            out.append(
+                Finding(item.manifest.source, "first-sync:registry", f"{step.name}: {problem}", _obj(item))
             )
     return out
 
@@ -107,8 +110,9 @@ def _provided_by(step: Step) -> set[str]:
     return step.provides | {k for item in step.items for k in provides(item.manifest.doc, item.namespace)}
 
 
-def walk(steps: list[Step], owner: str, built: set[str]) -> Outcome:
-    """Findings for every need that is not met when its object is applied, in apply order."""
+def walk(steps: list[Step], owner: str, built: set[str], registries: tuple[str, ...] = ()) -> Outcome:
+    """Findings for every need that is not met when its object is applied, in apply order (and, with
+    `registries`, every image that does not name one of them)."""
     outcome = Outcome()
     provided = everything(steps)
     labels = namespace_labels(steps)
@@ -128,7 +132,8 @@ def walk(steps: list[Step], owner: str, built: set[str]) -> Outcome:
                     for k in provides(other.manifest.doc, other.namespace)
                 }
                 for need in needs(item.manifest.doc, item.namespace):
-                    if need.key in now or (need.eventually and need.key in provided):
+                    keys = (need.key, *need.any_of)
+                    if any(k in now or (need.eventually and k in provided) for k in keys):
                         continue
                     if need.rule in RETRIED_BY_KUBELET and need.key in siblings:
                         continue
@@ -140,7 +145,7 @@ def walk(steps: list[Step], owner: str, built: set[str]) -> Outcome:
                             _obj(item),
                         )
                     )
-                outcome.findings += _image_findings(item, step, owner, built)
+                outcome.findings += _image_findings(item, step, owner, built, registries)
                 outcome.findings += _pod_security_findings(item, step, labels)
             done_in_group |= _provided_by(step)
         before |= done_in_group

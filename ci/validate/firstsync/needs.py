@@ -53,6 +53,7 @@ class Need:
     key: str
     why: str
     eventually: bool = False  # a Service only has to exist somewhere in the plan (clients retry)
+    any_of: tuple[str, ...] = ()  # other keys that meet the need as well (a wildcard grant)
 
 
 def group_of(doc: dict) -> str:
@@ -82,6 +83,12 @@ def provides(doc: dict, namespace: str) -> set[str]:
         out.add(f"crd:{spec.get('group')}/{(spec.get('names') or {}).get('kind')}")
     if doc["kind"] == "SealedSecret":
         out.add(key("Secret", namespace, name))
+    if doc["kind"] == "Certificate" and (secret := (doc.get("spec") or {}).get("secretName")):
+        out.add(key("Secret", namespace, secret))  # issued by cert-manager
+    if doc["kind"] == "ReferenceGrant":
+        from ci.validate.firstsync.routing import grant_provides
+
+        out |= grant_provides(doc, namespace)
     return out
 
 
@@ -169,6 +176,10 @@ def needs(doc: dict, ns: str) -> list[Need]:
             out.append(Need("issuer", key("ClusterIssuer", "", issuer), "cert-manager.io/cluster-issuer"))
     if kind == "Gateway" and (cls := spec.get("gatewayClassName")):
         out.append(Need("gatewayclass", key("GatewayClass", "", cls), "gatewayClassName"))
+    if kind in ("Gateway", "HTTPRoute", "GRPCRoute"):
+        from ci.validate.firstsync.routing import gateway_needs, route_needs
+
+        out += gateway_needs(doc, ns) if kind == "Gateway" else route_needs(doc, ns)
     if kind == "Certificate" and (ref := spec.get("issuerRef")):
         ikind = ref.get("kind", "Issuer")
         issuer_ns = "" if ikind == "ClusterIssuer" else ns

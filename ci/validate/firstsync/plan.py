@@ -24,6 +24,49 @@ _HELM_HOOK_PHASE = {
     "post-upgrade": "PostSync",
 }
 
+GATEWAY_API_KINDS = (
+    "GatewayClass",
+    "Gateway",
+    "HTTPRoute",
+    "GRPCRoute",
+    "ReferenceGrant",
+    "BackendTLSPolicy",
+    "ListenerSet",
+    "TLSRoute",
+    "TCPRoute",
+    "UDPRoute",
+)
+ENVOY_GATEWAY_KINDS = (
+    "Backend",
+    "BackendTrafficPolicy",
+    "ClientTrafficPolicy",
+    "EnvoyExtensionPolicy",
+    "EnvoyPatchPolicy",
+    "EnvoyProxy",
+    "HTTPRouteFilter",
+    "SecurityPolicy",
+)
+METALLB_KINDS = (
+    "IPAddressPool",
+    "L2Advertisement",
+    "BGPAdvertisement",
+    "BGPPeer",
+    "BFDProfile",
+    "Community",
+    "ServiceL2Status",
+)
+PROMETHEUS_OPERATOR_KINDS = (
+    "Alertmanager",
+    "AlertmanagerConfig",
+    "PodMonitor",
+    "Probe",
+    "Prometheus",
+    "PrometheusAgent",
+    "PrometheusRule",
+    "ScrapeConfig",
+    "ServiceMonitor",
+    "ThanosRuler",
+)
 # What the pinned upstream charts the platform Applications install give the cluster (their renders
 # need the network, so the dry run takes what they install from here; keep in step with the pins).
 UPSTREAM_CHARTS: dict[str, set[str]] = {
@@ -36,7 +79,21 @@ UPSTREAM_CHARTS: dict[str, set[str]] = {
         "crd:acme.cert-manager.io/Order",
         "crd:acme.cert-manager.io/Challenge",
     },
-    "ingress-nginx": {"IngressClass/nginx"},
+    # Envoy Gateway's chart: the Gateway API CRDs (bundle v1.6.1) and its own
+    "gateway-helm": {
+        *(f"crd:gateway.networking.k8s.io/{kind}" for kind in GATEWAY_API_KINDS),
+        *(f"crd:gateway.envoyproxy.io/{kind}" for kind in ENVOY_GATEWAY_KINDS),
+        "controller:envoy-gateway",
+    },
+    "metallb": {
+        *(f"crd:metallb.io/{kind}" for kind in METALLB_KINDS),
+        "controller:metallb",
+    },
+    "kube-prometheus-stack": {
+        *(f"crd:monitoring.coreos.com/{kind}" for kind in PROMETHEUS_OPERATOR_KINDS),
+        "controller:prometheus-operator",
+    },
+    "nfs-subdir-external-provisioner": {"StorageClass/nfs-client"},
 }
 # A fresh cluster: its namespaces and a default StorageClass (PVCs that name none get it).
 CLUSTER_BASELINE = {"Namespace/default", "Namespace/kube-system", "Namespace/kube-public"}

@@ -15,6 +15,7 @@ from ci.validate.firstsync.bootstrap_steps import (
     resealed_namespaces,
     sealed_service_hosts,
 )
+from ci.validate.firstsync.closed_network import allowed_registries, platform_findings
 from ci.validate.firstsync.images import built_images, owner_of
 from ci.validate.manifests import Manifest, load_file
 
@@ -84,7 +85,9 @@ def dry_run(
     root = load_file(repo / "bootstrap" / "root-app.yaml", repo)[0].doc
     steps, problems = plan.build(repo, _by_source(manifests, list(runtime)), generated, root)
     owner = owner_of(repo_url or root["spec"]["source"]["repoURL"])
-    outcome = check.walk(steps, owner, built_images(repo, owner))
+    registries = allowed_registries(repo)
+    outcome = check.walk(steps, owner, built_images(repo, owner), registries)
+    outcome.findings += platform_findings(manifests, registries)
     result = DryRun(order=outcome.order)
     result.findings = [Finding("bootstrap/README.md", "first-sync:bootstrap", p) for p in problems]
     outcome.findings += sealed_url_findings(repo, steps)
