@@ -110,8 +110,12 @@ def test_links_point_at_the_environments_airflow(rendered, env: str) -> None:
     assert base_env(executor_pod(docs))["AIRFLOW__API__BASE_URL"] == url
     api = find(docs, "Deployment", "airflow-api-server")["spec"]["template"]["spec"]["containers"][0]
     assert {e["name"]: e.get("value") for e in api["env"]}["AIRFLOW__API__BASE_URL"] == url
-    hosts = [r["host"] for r in find(docs, "Ingress")["spec"]["rules"]]
-    assert hosts == [HOSTS[env]]
+    assert not [d for d in docs if d["kind"] == "Ingress"]
+    gateway = find(objects(rendered, f"gateway-{env}"), "Gateway")
+    route = find(objects(rendered, f"gateway-{env}"), "HTTPRoute", "airflow")
+    section = route["spec"]["parentRefs"][0]["sectionName"]
+    assert [ln["hostname"] for ln in gateway["spec"]["listeners"] if ln["name"] == section] == [HOSTS[env]]
+    assert route["spec"]["rules"][0]["backendRefs"][0]["name"] == "airflow-api-server"
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -64,8 +64,11 @@ def test_platform_sync_waves_put_cluster_services_before_the_mlops_apps(rendered
         if d["kind"] == "Application"
     }
     assert wave["sealed-secrets"] < wave["internal-ca"]
-    assert wave["cert-manager"] < wave["ingress-nginx"] < wave["argocd-config"]
-    # the Argo CD Ingress names the internal-ca ClusterIssuer: the CA comes a wave earlier
+    # the Gateway API CRDs come with Envoy Gateway, before the GatewayClass and Argo CD's HTTPRoute
+    assert wave["envoy-gateway"] < wave["gateway-class"] < wave["mlops-apps"]
+    assert wave["envoy-gateway"] < wave["argocd-config"]
+    assert wave["metallb"] < wave["metallb-pools"]
+    # Argo CD's Certificate names the internal-ca ClusterIssuer: the CA comes a wave earlier
     assert wave["cert-manager"] < wave["internal-ca"] < wave["argocd-config"] < wave["mlops-apps"]
     assert wave["argocd-config"] < wave["mlops-apps"]
     assert max(wave.values()) == wave["mlops-apps"]
@@ -80,7 +83,13 @@ def test_upstream_versions_are_pinned_to_the_validated_crds(rendered: RenderResu
         for d in objects(rendered, "kustomize-bootstrap_platform")
         if d["kind"] == "Application" and "chart" in d["spec"]["source"]
     }
-    assert charts == {"sealed-secrets": "2.18.5", "cert-manager": "v1.21.1", "ingress-nginx": "4.14.1"}
+    assert charts == {
+        "sealed-secrets": "2.18.5",
+        "cert-manager": "v1.21.1",
+        "gateway-helm": "v1.9.0",
+        "metallb": "0.16.1",
+        "kube-prometheus-stack": "88.2.0",
+    }
     kustomization = yaml.safe_load((REPO / "bootstrap/argocd/kustomization.yaml").read_text())
     remote = [r for r in kustomization["resources"] if "://" in r]
     assert remote == ["https://raw.githubusercontent.com/argoproj/argo-cd/v3.5.1/manifests/install.yaml"]

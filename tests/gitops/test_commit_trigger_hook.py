@@ -71,13 +71,13 @@ def test_hook_job_reaches_the_rendered_airflow_api_server(rendered: render.Rende
     host, port = url.removeprefix("http://").split(":")
     service = find(objects(rendered, f"airflow-{env}"), "Service", host)
     assert int(port) in [p["port"] for p in service["spec"]["ports"]]
-    ingress_hosts = [
-        rule["host"]
-        for ing in objects(rendered, f"airflow-{env}")
-        if ing["kind"] == "Ingress"
-        for rule in ing["spec"]["rules"]
+    gateway_hosts = [
+        listener.get("hostname")
+        for gw in objects(rendered, f"gateway-{env}")
+        if gw["kind"] == "Gateway"
+        for listener in gw["spec"]["listeners"]
     ]
-    assert env_vars["AIRFLOW_UI_URL"]["value"].removeprefix("https://") in ingress_hosts
+    assert env_vars["AIRFLOW_UI_URL"]["value"].removeprefix("https://") in gateway_hosts
 
 
 def test_a_commit_changes_desired_state_so_argo_cd_syncs_and_runs_the_hook(settings: Settings) -> None:

@@ -57,11 +57,10 @@ def test_secrets_come_from_their_owners(rendered: RenderResult, env: str) -> Non
     assert refs["CONTROL_READ_API_KEYS"].get("optional") is True
 
 
-def test_the_ingress_does_not_buffer_event_streams(rendered: RenderResult) -> None:
-    ingress = find(objects(rendered, "control-dev"), "Ingress")
-    annotations = ingress["metadata"]["annotations"]
-    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
-    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 600
+def test_the_route_keeps_event_streams_open(rendered: RenderResult) -> None:
+    """Envoy's default route timeout (15 s) would cut Server-Sent Events streams."""
+    route = find(objects(rendered, "control-dev"), "HTTPRoute")
+    assert route["spec"]["rules"][0]["timeouts"]["request"] == "1h"
 
 
 def _helm(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ci.validate import pipeline, render
 from ci.validate.firstsync.bootstrap_steps import sealed_service_hosts
@@ -57,6 +58,8 @@ def test_the_root_app_before_the_reseal_stalls_on_every_sealed_secret(
     repo = tmp_path / "repo"
     for part in ("apps", "bootstrap", ".github"):
         shutil.copytree(REPO / part, repo / part)
+    (repo / "ci").mkdir()
+    shutil.copy(REPO / "ci" / "registries.yaml", repo / "ci" / "registries.yaml")
     shutil.copy(NEGATIVE / "bootstrap-README-root-app-before-reseal.md", repo / "bootstrap" / "README.md")
     lines = _lines(_run(rendered, report, repo=repo))
     sealing = [ln for ln in lines if "[first-sync:sealing]" in ln]
@@ -106,23 +109,15 @@ def test_a_helm_hook_argo_cd_runs_before_the_secret_it_mounts(
     assert "applied only later, by Application serving-dev (wave 1), Sync wave 0" in lines[0]
 
 
-def test_an_ingress_in_the_same_wave_as_its_cluster_issuer(
+def test_a_certificate_in_the_same_wave_as_its_cluster_issuer(
     rendered: render.RenderResult, report: pipeline.Report
 ) -> None:
-    """The tree before this change: internal-ca and argocd-config both in wave -1."""
-    manifests = []
-    for m in rendered.manifests:
-        if m.doc.get("kind") == "Application" and m.doc["metadata"]["name"] == "internal-ca":
-            doc = {
-                **m.doc,
-                "metadata": {**m.doc["metadata"], "annotations": {"argocd.argoproj.io/sync-wave": "-1"}},
-            }
-            m = Manifest(m.source, doc)
-        manifests.append(m)
-    dry = dry_run(REPO, manifests, report.applications, [], known=known_blockers())
-    lines = _lines(dry)
+    """internal-ca moved into argocd-config's wave (-1): Argo CD's Certificate finds no issuer yet."""
+    lines = _lines(
+        _with_platform_app(rendered, report, "internal-ca", {"argocd.argoproj.io/sync-wave": "-1"})
+    )
     assert len(lines) == 1
-    assert "Ingress/argocd/argocd-server: [first-sync:issuer]" in lines[0]
+    assert "Certificate/argocd/argocd-server-tls: [first-sync:issuer]" in lines[0]
     assert "needs ClusterIssuer/internal-ca" in lines[0]
 
 
@@ -155,23 +150,71 @@ def _with_serving_prod(rendered: render.RenderResult, objs: list[Manifest]) -> l
     return [m for m in rendered.manifests if m.source != "rendered/serving-prod.yaml"] + objs
 
 
+def _platform(rendered: render.RenderResult, drop: str = "", add: list[Manifest] = ()) -> list[Manifest]:
+    """The renders with one platform Application removed and/or others added to bootstrap/platform."""
+    platform = "rendered/kustomize-bootstrap_platform.yaml"
+    out = [
+        m
+        for m in rendered.manifests
+        if not (m.source == platform and m.doc["kind"] == "Application" and m.doc["metadata"]["name"] == drop)
+    ]
+    return out + [Manifest(platform, m.doc) for m in add]
+
+
+def _with_platform_app(
+    rendered: render.RenderResult, report: pipeline.Report, name: str, annotations: dict
+) -> DryRun:
+    manifests = []
+    for m in rendered.manifests:
+        if m.doc.get("kind") == "Application" and m.doc["metadata"]["name"] == name:
+            m = Manifest(m.source, {**m.doc, "metadata": {**m.doc["metadata"], "annotations": annotations}})
+        manifests.append(m)
+    return dry_run(REPO, manifests, report.applications, [], known=known_blockers())
+
+
 def test_service_monitor_renders_only_where_the_operator_api_is_served(
     settings: Settings, rendered: render.RenderResult, report: pipeline.Report
 ) -> None:
+    """Monitoring present or absent, never half: the ServiceMonitor renders only with the API, and the
+    API is there exactly when kube-prometheus-stack is in the platform."""
     without = _serving_prod(settings)
     assert not [m for m in without if m.doc["kind"] == "ServiceMonitor"]
     api = "monitoring.coreos.com/v1/ServiceMonitor"
     with_api = _serving_prod(settings, "--api-versions", api)
     monitor = [m for m in with_api if m.doc["kind"] == "ServiceMonitor"]
     assert len(monitor) == 1 and monitor[0].doc["spec"]["endpoints"][0]["path"] == "/metrics"
-    # Rendered on a cluster without the operator (the tree before this change): the sync fails on it.
+    # With kube-prometheus-stack in the platform (the repository), the ServiceMonitor syncs.
     dry = dry_run(REPO, _with_serving_prod(rendered, with_api), report.applications, [], known=[])
+    assert not [f for f in dry.findings if f.rule == "first-sync:crd"]
+    # Without it (the tree before this change), the sync fails on the ServiceMonitor.
+    no_stack = _platform(rendered, drop="kube-prometheus-stack")
+    dry = dry_run(REPO, _with_serving_prod_in(no_stack, with_api), report.applications, [], known=[])
     crd = [str(f) for f in dry.findings if f.rule == "first-sync:crd"]
     assert crd == [
         "rendered/serving-prod.yaml: ServiceMonitor/mlops-prod/serving: [first-sync:crd] Application "
         "serving-prod (wave 1) (Sync wave 0): needs crd:monitoring.coreos.com/ServiceMonitor "
         "(monitoring.coreos.com/v1 ServiceMonitor): nothing in the first sync creates it"
     ]
+    # ... and without the API the chart renders no ServiceMonitor, so that platform passes too.
+    dry = dry_run(
+        REPO, _with_serving_prod_in(no_stack, without), report.applications, [], known=known_blockers()
+    )
+    assert dry.findings == []
+
+
+def _with_serving_prod_in(manifests: list[Manifest], objs: list[Manifest]) -> list[Manifest]:
+    return [m for m in manifests if m.source != "rendered/serving-prod.yaml"] + objs
+
+
+def test_a_log_volume_on_nfs_client_syncs_with_the_optional_provisioner(
+    settings: Settings, rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    objs = _serving_prod(settings, values=(NEGATIVE / "values-log-volume-nfs-client.yaml",))
+    nfs = load_file(REPO / "bootstrap/optional/nfs-provisioner/nfs-provisioner.yaml")
+    manifests = _with_serving_prod_in(_platform(rendered, add=nfs), objs)
+    dry = dry_run(REPO, manifests, report.applications, [], known=known_blockers())
+    assert dry.findings == []
+    assert any("Application nfs-provisioner" in line for line in dry.order)
 
 
 def test_a_log_volume_on_a_storage_class_nobody_provides_blocks(
@@ -260,3 +303,90 @@ def test_the_airflow_statsd_pod_passes_restricted(rendered: render.RenderResult)
     bare = {**statsd["spec"]["template"]["spec"], "securityContext": {"runAsUser": 65534}}
     refused = restricted_violations(bare)
     assert any(v.startswith("container statsd: seccompProfile is not set") for v in refused), refused
+
+
+def _extra(rendered: render.RenderResult, report: pipeline.Report, source: str, fixture: str) -> list[str]:
+    return _lines(
+        _run(rendered, report, extra={source: load_file(NEGATIVE / fixture)}, known=known_blockers())
+    )
+
+
+def test_an_image_without_a_registry_host_blocks(
+    rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    lines = _extra(rendered, report, "rendered/serving-dev.yaml", "first-sync-docker-hub-image.yaml")
+    assert lines == [
+        "rendered/serving-dev.yaml: Deployment/mlops-dev/bare-image: [first-sync:registry] Application "
+        "serving-dev (wave 1): image 'nginx:1.27' names no registry host (Docker Hub by default): write it "
+        "as <registry>/<repository>:<tag> with a registry of ci/registries.yaml "
+        "['ghcr.io', 'docker.io', 'quay.io', 'registry.k8s.io']"
+    ]
+
+
+def test_a_platform_chart_left_on_its_default_images_blocks(
+    rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    """Envoy Gateway's data plane image left to the chart: the closed network cannot pull it."""
+    (app,) = [
+        m
+        for m in rendered.manifests
+        if m.doc.get("kind") == "Application" and m.doc["metadata"]["name"] == "envoy-gateway"
+    ]
+    doc = yaml.safe_load(yaml.safe_dump(app.doc))
+    del doc["spec"]["source"]["helm"]["valuesObject"]["global"]["images"]["envoyProxy"]
+    manifests = _platform(rendered, drop="envoy-gateway", add=[Manifest(app.source, doc)])
+    lines = _lines(dry_run(REPO, manifests, report.applications, [], known=known_blockers()))
+    assert lines == [
+        "rendered/kustomize-bootstrap_platform.yaml: Application/argocd/envoy-gateway: "
+        "[first-sync:registry] chart gateway-helm: global.images.envoyProxy.image is not set, so the "
+        "chart's default registry is used"
+    ]
+
+
+def test_a_public_acme_issuer_blocks(rendered: render.RenderResult, report: pipeline.Report) -> None:
+    lines = _extra(
+        rendered, report, "rendered/kustomize-bootstrap_cert-manager.yaml", "first-sync-acme-issuer.yaml"
+    )
+    assert len(lines) == 1
+    assert "ClusterIssuer/letsencrypt: [first-sync:closed-network] ACME issuer https://acme-v02" in lines[0]
+
+
+def test_gateway_api_objects_need_envoy_gateway_in_the_platform(
+    rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    """Without the Envoy Gateway Application nothing installs the Gateway API CRDs."""
+    lines = _lines(
+        dry_run(
+            REPO, _platform(rendered, drop="envoy-gateway"), report.applications, [], known=known_blockers()
+        )
+    )
+    first = lines[0]
+    assert (
+        "GatewayClass/envoy: [first-sync:crd]" in first
+        or "HTTPRoute/argocd/argocd-server: [first-sync:crd]" in first
+    )
+    assert any("Gateway/mlops-prod/mlops: [first-sync:crd]" in ln for ln in lines)
+    assert all("[first-sync:crd]" in ln for ln in lines)
+
+
+def test_a_certificate_of_another_namespace_needs_a_reference_grant(
+    rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    """Argo CD's listener reads a Secret of argocd: without the ReferenceGrant the listener has no TLS."""
+    manifests = [m for m in rendered.manifests if m.doc["kind"] != "ReferenceGrant"]
+    lines = _lines(dry_run(REPO, manifests, report.applications, [], known=known_blockers()))
+    assert lines == [
+        "rendered/gateway-prod.yaml: Gateway/mlops-prod/mlops: [first-sync:referencegrant] Application "
+        "gateway-prod (wave 0) (Sync wave 0): needs "
+        "grant:mlops-prod/Gateway->argocd/Secret/argocd-server-tls (listener argocd certificateRefs in "
+        "namespace argocd): nothing in the first sync creates it"
+    ]
+
+
+def test_a_route_to_a_missing_service_blocks(rendered: render.RenderResult, report: pipeline.Report) -> None:
+    lines = _extra(rendered, report, "rendered/gateway-dev.yaml", "first-sync-route-missing-backend.yaml")
+    assert lines == [
+        "rendered/gateway-dev.yaml: HTTPRoute/mlops-dev/to-nowhere: [first-sync:service] Application "
+        "gateway-dev (wave 0) (Sync wave 0): needs Service/mlops-dev/no-such-service (backendRefs "
+        "no-such-service:80): nothing in the first sync creates it"
+    ]

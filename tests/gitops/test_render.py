@@ -42,7 +42,7 @@ def test_chart_renders_workloads_in_env_namespace(
     docs = objects(rendered, f"{chart}-{env}")
     namespace = next(e["namespace"] for e in envs if e["env"] == env)
     kinds = {d["kind"] for d in docs}
-    assert {"Deployment", "Service", "Ingress"} <= kinds
+    assert {"Deployment", "Service", "HTTPRoute"} <= kinds
     namespaced = [d for d in docs if d["kind"] in {"Deployment", "Service", "ConfigMap"}]
     assert all(d["metadata"].get("namespace", namespace) == namespace for d in namespaced)
 
@@ -102,15 +102,43 @@ def test_serving_runs_one_process_per_pod_named_after_the_pod(rendered: render.R
     assert [m["resource"]["name"] for m in hpa["metrics"]] == ["cpu"]
 
 
-def test_every_ingress_has_tls_from_the_internal_ca(rendered: render.RenderResult) -> None:
-    ingresses = [m.doc for m in rendered.manifests if m.doc["kind"] == "Ingress"]
-    assert len(ingresses) >= len(ENVS) * 3
-    for ing in ingresses:
-        assert ing["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "internal-ca", ing[
-            "metadata"
+def test_every_route_attaches_to_an_https_listener_with_an_internal_ca_certificate(
+    rendered: render.RenderResult,
+) -> None:
+    """No Ingress anywhere; each HTTPRoute's listener serves its host with a Secret the internal CA issues."""
+    assert not [m for m in rendered.manifests if m.doc["kind"] == "Ingress"]
+    certificates = {
+        (m.doc["metadata"].get("namespace") or m.source, m.doc["spec"]["secretName"]): m.doc
+        for m in rendered.manifests
+        if m.doc["kind"] == "Certificate"
+    }
+    assert all(c["spec"]["issuerRef"]["name"] == "internal-ca" for c in certificates.values())
+    for env in ENVS:
+        docs = [m.doc for m in rendered.manifests if m.source == f"rendered/gateway-{env}.yaml"]
+        gateway = next(d for d in docs if d["kind"] == "Gateway")
+        listeners = {ln["name"]: ln for ln in gateway["spec"]["listeners"]}
+        routes = [
+            m.doc
+            for m in rendered.manifests
+            if m.doc["kind"] == "HTTPRoute" and m.source.endswith(f"-{env}.yaml")
         ]
-        hosts = {r["host"] for r in ing["spec"]["rules"]}
-        assert hosts <= {h for t in ing["spec"]["tls"] for h in t["hosts"]}
+        assert {r["spec"]["parentRefs"][0]["sectionName"] for r in routes} >= {
+            "serving",
+            "mlflow",
+            "airflow",
+            "control",
+        }
+        for route in routes:
+            listener = listeners[route["spec"]["parentRefs"][0]["sectionName"]]
+            if listener["protocol"] == "HTTP":
+                assert route["spec"]["rules"][0]["filters"][0]["requestRedirect"]["scheme"] == "https"
+                continue
+            assert listener["protocol"] == "HTTPS"
+            assert set(route["spec"].get("hostnames") or [listener["hostname"]]) == {listener["hostname"]}
+            ref = listener["tls"]["certificateRefs"][0]
+            if "namespace" not in ref:
+                cert = certificates[(f"rendered/gateway-{env}.yaml", ref["name"])]
+                assert cert["spec"]["dnsNames"] == [listener["hostname"]]
 
 
 def test_internal_ca_chain(rendered: render.RenderResult) -> None:

@@ -71,7 +71,8 @@ def manual_steps(repo: Path) -> list[ManualStep]:
             if re.search(r"kubectl apply -f \S*key\S*\.yaml", cmd):
                 steps.append(ManualStep(line, cmd, "sealing-key", {"sealing-key"}))
             elif re.search(r"kubectl apply (--server-side )?-k bootstrap/argocd\b", cmd):
-                steps.append(ManualStep(line, cmd, "argocd", {*ARGOCD_CRDS, *ARGOCD_SERVICES, "Namespace/argocd"}))
+                argocd = {*ARGOCD_CRDS, *ARGOCD_SERVICES, "Namespace/argocd"}
+                steps.append(ManualStep(line, cmd, "argocd", argocd))
             elif m := re.search(r"seal-env\.sh ([a-z]+)", cmd):
                 env = m.group(1)
                 sealed = {f"resealed:{ns}" for ns in resealed.get(env, set())}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from ci.validate.findings import Finding, obj_name
+from ci.validate.findings import Finding, SetupError, obj_name
 
 REGISTRIES = "ci/registries.yaml"
 # The values of each pinned upstream chart that decide where its images come from (the dry run cannot
@@ -40,8 +40,14 @@ RENDERED_CHARTS = {"airflow"}
 
 def allowed_registries(repo: Path) -> tuple[str, ...]:
     """The registry hosts of ci/registries.yaml."""
-    data = yaml.safe_load((repo / REGISTRIES).read_text(encoding="utf-8")) or {}
-    return tuple(str(r) for r in data.get("registries") or [])
+    path = repo / REGISTRIES
+    if not path.is_file():
+        raise SetupError(f"{path} is missing: list the registries images may come from (docs/gitops.md)")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    registries = tuple(str(r) for r in (data.get("registries") if isinstance(data, dict) else None) or [])
+    if not registries:
+        raise SetupError(f"{path}: needs `registries:`, a list of registry hosts")
+    return registries
 
 
 def registry_of(image: str) -> str | None:
