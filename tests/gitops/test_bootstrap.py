@@ -7,6 +7,7 @@ import re
 import yaml
 
 from ci.validate import pipeline
+from ci.validate.firstsync.plan import chart_name
 from ci.validate.render import RenderResult
 from ci.validate.settings import REPO
 from tests.gitops.helpers import find, objects
@@ -79,9 +80,9 @@ def test_platform_sync_waves_put_cluster_services_before_the_mlops_apps(rendered
 
 def test_upstream_versions_are_pinned_to_the_validated_crds(rendered: RenderResult) -> None:
     charts = {
-        d["spec"]["source"]["chart"]: d["spec"]["source"]["targetRevision"]
+        chart_name(d["spec"]["source"]): d["spec"]["source"]["targetRevision"]
         for d in objects(rendered, "kustomize-bootstrap_platform")
-        if d["kind"] == "Application" and "chart" in d["spec"]["source"]
+        if d["kind"] == "Application" and chart_name(d["spec"]["source"])
     }
     assert charts == {
         "sealed-secrets": "2.18.5",

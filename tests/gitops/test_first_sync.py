@@ -12,6 +12,8 @@ import yaml
 
 from ci.validate import pipeline, render
 from ci.validate.firstsync.bootstrap_steps import sealed_service_hosts
+from ci.validate.firstsync.closed_network import CHART_IMAGE_VALUES, allowed_registries, chart_image_problems
+from ci.validate.firstsync.plan import chart_name
 from ci.validate.firstsync.run import DryRun, dry_run, known_blockers
 from ci.validate.manifests import Manifest, load_file, parse_documents
 from ci.validate.podsecurity import restricted_violations
@@ -390,3 +392,27 @@ def test_a_route_to_a_missing_service_blocks(rendered: render.RenderResult, repo
         "gateway-dev (wave 0) (Sync wave 0): needs Service/mlops-dev/no-such-service (backendRefs "
         "no-such-service:80): nothing in the first sync creates it"
     ]
+
+
+def test_metallb_is_optional(rendered: render.RenderResult, report: pipeline.Report) -> None:
+    """A cluster with its provider's load balancer drops both MetalLB Applications; the rest syncs."""
+    manifests = _platform(_platform(rendered, drop="metallb"), drop="metallb-pools")
+    dry = dry_run(REPO, manifests, report.applications, [], known=known_blockers())
+    assert dry.findings == []
+    assert not any("metallb" in line for line in dry.order)
+    # the pools alone (the chart dropped, its CRDs with it) cannot sync
+    lines = _lines(
+        dry_run(REPO, _platform(rendered, drop="metallb"), report.applications, [], known=known_blockers())
+    )
+    assert lines and all("[first-sync:crd]" in ln and "crd:metallb.io/" in ln for ln in lines)
+
+
+def test_every_platform_chart_names_its_image_registries(rendered: render.RenderResult) -> None:
+    apps = [
+        m.doc
+        for m in rendered.manifests
+        if m.doc.get("kind") == "Application" and chart_name(m.doc["spec"].get("source") or {})
+    ]
+    assert {chart_name(a["spec"]["source"]) for a in apps} == set(CHART_IMAGE_VALUES)
+    for app in apps:
+        assert chart_image_problems(app, allowed_registries(REPO)) == [], app["metadata"]["name"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from ci.validate.findings import Finding, SetupError, obj_name
+from ci.validate.firstsync.plan import chart_name
 
 REGISTRIES = "ci/registries.yaml"
 # The values of each pinned upstream chart that decide where its images come from (the dry run cannot
@@ -85,7 +86,7 @@ def chart_image_problems(app: dict, allowed: tuple[str, ...]) -> list[str]:
     spec = app.get("spec") or {}
     out = []
     for src in list(spec.get("sources") or []) + ([spec["source"]] if spec.get("source") else []):
-        chart = src.get("chart")
+        chart = chart_name(src)
         if not chart or chart in RENDERED_CHARTS:
             continue
         paths = CHART_IMAGE_VALUES.get(chart)

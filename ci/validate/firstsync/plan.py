@@ -146,6 +146,15 @@ def _items(manifests: list[Manifest], namespace: str) -> list[Item]:
     return sorted(out, key=lambda i: (PHASES.index(i.phase), i.wave))
 
 
+def chart_name(src: dict) -> str:
+    """The upstream chart of a source: `chart` of a Helm repository, or the last segment of an
+    `oci://` repository (Argo CD's OCI source), else ""."""
+    if src.get("chart"):
+        return str(src["chart"])
+    url = str(src.get("repoURL", ""))
+    return url.rstrip("/").rsplit("/", 1)[-1] if url.startswith("oci://") else ""
+
+
 def _sources(spec: dict) -> list[dict]:
     return list(spec.get("sources") or []) + ([spec["source"]] if spec.get("source") else [])
 
@@ -158,6 +167,8 @@ def app_objects(app: dict, rendered: dict[str, list[Manifest]], repo: Path, env:
         if src.get("chart") == "airflow":
             out += rendered.get(f"rendered/airflow-{env}.yaml", [])
             out += rendered.get(f"runtime/airflow-{env}", [])
+        elif chart_name(src):
+            continue  # a pinned upstream chart: what it installs is in UPSTREAM_CHARTS
         elif path.startswith("charts/"):
             out += rendered.get(f"rendered/{path.removeprefix('charts/')}-{env}.yaml", [])
         elif (repo / path / "kustomization.yaml").is_file():
@@ -179,7 +190,7 @@ def app_step(app: dict, group: int, rendered: dict[str, list[Manifest]], repo: P
         provides.add(f"Namespace/{ns}")
         labels[ns] = dict((policy.get("managedNamespaceMetadata") or {}).get("labels") or {})
     for src in _sources(spec):
-        provides |= UPSTREAM_CHARTS.get(src.get("chart", ""), set())
+        provides |= UPSTREAM_CHARTS.get(chart_name(src), set())
     wave = ((app["metadata"].get("annotations") or {}).get("argocd.argoproj.io/sync-wave")) or "0"
     name = f"Application {app['metadata']['name']} (wave {wave})"
     step = Step(name, group, provides=provides, source=source, namespace_labels=labels)
