@@ -92,12 +92,14 @@ def _expected_airflow_app(env: str) -> dict:
     }
 
 
-def test_exactly_four_applications_per_environment() -> None:
+def test_exactly_five_applications_per_environment() -> None:
     assert sorted(_by_name()) == [
         "airflow-dev",
         "airflow-prod",
         "control-dev",
         "control-prod",
+        "gateway-dev",
+        "gateway-prod",
         "mlflow-dev",
         "mlflow-prod",
         "serving-dev",
@@ -108,11 +110,12 @@ def test_exactly_four_applications_per_environment() -> None:
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_applications_of_one_environment(env: str) -> None:
     apps = _by_name()
+    assert apps[f"gateway-{env}"]["spec"] == _expected_chart_app("gateway", env, "0")
     assert apps[f"mlflow-{env}"]["spec"] == _expected_chart_app("mlflow", env, "0")
     assert apps[f"serving-{env}"]["spec"] == _expected_chart_app("serving", env, "1")
     assert apps[f"control-{env}"]["spec"] == _expected_chart_app("control", env, "2")
     assert apps[f"airflow-{env}"]["spec"] == _expected_airflow_app(env)
-    for name in ("mlflow", "serving", "control", "airflow"):
+    for name in ("gateway", "mlflow", "serving", "control", "airflow"):
         meta = apps[f"{name}-{env}"]["metadata"]
         assert meta["namespace"] == "argocd"
         assert meta["labels"] == {
@@ -142,7 +145,7 @@ def test_mlflow_syncs_before_airflow_and_serving() -> None:
 def test_generated_applications_pass_the_crd_schema_and_policies(report: pipeline.Report) -> None:
     generated = [f for f in report.findings if "(generated)" in f.source]
     assert generated == []
-    assert len(report.applications) == 8
+    assert len(report.applications) == 10
 
 
 def _appset() -> dict:
@@ -156,7 +159,7 @@ def test_missing_key_is_an_error_with_missingkey_error() -> None:
         appset.expand(doc, REPO)
     doc["spec"]["template"]["metadata"]["name"] = "{{.app}}-{{.env}}-{{.region}}"
     doc["spec"]["goTemplateOptions"] = []
-    assert appset.expand(doc, REPO)[0]["metadata"]["name"] == "mlflow-dev-<no value>"
+    assert appset.expand(doc, REPO)[0]["metadata"]["name"] == "gateway-dev-<no value>"
 
 
 def test_unsupported_template_syntax_is_refused_not_guessed() -> None:
@@ -178,9 +181,11 @@ def test_path_params_of_the_git_files_generator() -> None:
     doc["spec"]["template"]["metadata"]["name"] = "{{.app}}-{{.path.basename}}"
     names = [a["metadata"]["name"] for a in appset.expand(doc, REPO)]
     assert names == [
+        "gateway-dev",
         "mlflow-dev",
         "serving-dev",
         "control-dev",
+        "gateway-prod",
         "mlflow-prod",
         "serving-prod",
         "control-prod",

@@ -152,12 +152,15 @@ def _with_serving_prod(rendered: render.RenderResult, objs: list[Manifest]) -> l
     return [m for m in rendered.manifests if m.source != "rendered/serving-prod.yaml"] + objs
 
 
-def _platform(rendered: render.RenderResult, drop: str = "", add: list[Manifest] = ()) -> list[Manifest]:
+def _platform(
+    rendered: render.RenderResult | list[Manifest], drop: str = "", add: list[Manifest] = ()
+) -> list[Manifest]:
     """The renders with one platform Application removed and/or others added to bootstrap/platform."""
     platform = "rendered/kustomize-bootstrap_platform.yaml"
+    manifests = rendered.manifests if isinstance(rendered, render.RenderResult) else rendered
     out = [
         m
-        for m in rendered.manifests
+        for m in manifests
         if not (m.source == platform and m.doc["kind"] == "Application" and m.doc["metadata"]["name"] == drop)
     ]
     return out + [Manifest(platform, m.doc) for m in add]

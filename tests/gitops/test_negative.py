@@ -200,6 +200,9 @@ def test_every_negative_fixture_is_exercised() -> None:
         "first-sync-root-pod.yaml",
         "values-log-volume-nfs-client.yaml",
         "values-release-tag.yaml",
+        "first-sync-docker-hub-image.yaml",
+        "first-sync-acme-issuer.yaml",
+        "first-sync-route-missing-backend.yaml",
         *POD_RULE_FIXTURES,
     }
     assert {p.name for p in NEGATIVE.glob("*.yaml")} == used
