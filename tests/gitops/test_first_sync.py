@@ -419,3 +419,14 @@ def test_every_platform_chart_names_its_image_registries(rendered: render.Render
     assert {chart_name(a["spec"]["source"]) for a in apps} == set(CHART_IMAGE_VALUES)
     for app in apps:
         assert chart_image_problems(app, allowed_registries(REPO)) == [], app["metadata"]["name"]
+
+
+def test_a_route_to_a_listener_the_gateway_lacks_blocks(
+    rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    lines = _extra(rendered, report, "rendered/serving-dev.yaml", "first-sync-route-unknown-listener.yaml")
+    assert lines == [
+        "rendered/serving-dev.yaml: HTTPRoute/mlops-dev/lost-route: [first-sync:gateway] Application "
+        "serving-dev (wave 1) (Sync wave 0): needs Listener/mlops-dev/mlops/serve (parentRefs "
+        "sectionName): nothing in the first sync creates it"
+    ]

@@ -203,6 +203,7 @@ def test_every_negative_fixture_is_exercised() -> None:
         "first-sync-docker-hub-image.yaml",
         "first-sync-acme-issuer.yaml",
         "first-sync-route-missing-backend.yaml",
+        "first-sync-route-unknown-listener.yaml",
         *POD_RULE_FIXTURES,
     }
     assert {p.name for p in NEGATIVE.glob("*.yaml")} == used

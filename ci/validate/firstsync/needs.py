@@ -89,6 +89,10 @@ def provides(doc: dict, namespace: str) -> set[str]:
         from ci.validate.firstsync.routing import grant_provides
 
         out |= grant_provides(doc, namespace)
+    if doc["kind"] == "Gateway":
+        from ci.validate.firstsync.routing import gateway_provides
+
+        out |= gateway_provides(doc, namespace)
     return out
 
 

@@ -29,6 +29,19 @@ def grant_provides(doc: dict, ns: str) -> set[str]:
     return out
 
 
+def listener_key(namespace: str, gateway: str, listener: str) -> str:
+    """The key of one listener of a Gateway (what a route's parentRefs sectionName names)."""
+    return f"Listener/{namespace}/{gateway}/{listener}"
+
+
+def gateway_provides(doc: dict, ns: str) -> set[str]:
+    """The listeners a Gateway opens."""
+    name = (doc.get("metadata") or {}).get("name", "")
+    return {
+        listener_key(ns, name, ln.get("name", "")) for ln in (doc.get("spec") or {}).get("listeners") or []
+    }
+
+
 def _cross_namespace(kind: str, ns: str, ref_kind: str, ref_ns: str, name: str, why: str) -> Need:
     return Need(
         "referencegrant",
@@ -63,7 +76,13 @@ def route_needs(doc: dict, ns: str) -> list[Need]:
     for parent in spec.get("parentRefs") or []:
         if parent.get("kind", "Gateway") == "Gateway":
             where = parent.get("namespace") or ns
-            out.append(Need("gateway", key("Gateway", where, parent["name"]), "parentRefs", eventually=True))
+            if section := parent.get("sectionName"):
+                wanted = listener_key(where, parent["name"], section)
+                out.append(Need("gateway", wanted, "parentRefs sectionName", eventually=True))
+            else:
+                out.append(
+                    Need("gateway", key("Gateway", where, parent["name"]), "parentRefs", eventually=True)
+                )
     for rule in spec.get("rules") or []:
         for backend in rule.get("backendRefs") or []:
             if backend.get("kind", "Service") != "Service" or backend.get("group", ""):
