@@ -139,7 +139,7 @@ def _pod_needs(pod: dict, ns: str) -> list[Need]:
 def url_needs(text: str, ns: str, where: str) -> list[Need]:
     """A Service for every in-cluster host of a URL: `svc` (same namespace) or `svc.ns.svc[.cluster.local]`.
 
-    Hosts with other dots (ingress hosts, S3, GitHub) are outside the cluster and not checked.
+    Hosts with other dots (Gateway hosts, S3, GitHub) are outside the cluster and not checked.
     """
     out = []
     for url in _URL.findall(text):
