@@ -177,34 +177,47 @@ def _with_platform_app(
     return dry_run(REPO, manifests, report.applications, [], known=known_blockers())
 
 
-def test_service_monitor_renders_only_where_the_operator_api_is_served(
-    settings: Settings, rendered: render.RenderResult, report: pipeline.Report
-) -> None:
-    """Monitoring present or absent, never half: the ServiceMonitor renders only with the API, and the
-    API is there exactly when kube-prometheus-stack is in the platform."""
+def test_service_monitor_renders_only_where_the_operator_api_is_served(settings: Settings) -> None:
     without = _serving_prod(settings)
     assert not [m for m in without if m.doc["kind"] == "ServiceMonitor"]
-    api = "monitoring.coreos.com/v1/ServiceMonitor"
-    with_api = _serving_prod(settings, "--api-versions", api)
+    with_api = _serving_prod(settings, "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor")
     monitor = [m for m in with_api if m.doc["kind"] == "ServiceMonitor"]
     assert len(monitor) == 1 and monitor[0].doc["spec"]["endpoints"][0]["path"] == "/metrics"
-    # With kube-prometheus-stack in the platform (the repository), the ServiceMonitor syncs.
-    dry = dry_run(REPO, _with_serving_prod(rendered, with_api), report.applications, [], known=[])
-    assert not [f for f in dry.findings if f.rule == "first-sync:crd"]
-    # Without it (the tree before this change), the sync fails on the ServiceMonitor.
+
+
+def test_with_kube_prometheus_stack_the_service_monitor_syncs(
+    settings: Settings, rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    """Monitoring present: the stack is in the platform, Argo CD renders the ServiceMonitor, it syncs."""
+    with_api = _serving_prod(settings, "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor")
+    dry = dry_run(
+        REPO, _with_serving_prod(rendered, with_api), report.applications, [], known=known_blockers()
+    )
+    assert dry.findings == []
+    assert any("Application kube-prometheus-stack" in line for line in dry.order)
+
+
+def test_without_kube_prometheus_stack_nothing_is_half_installed(
+    settings: Settings, rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    """Monitoring absent: without the stack the chart renders no ServiceMonitor and the sync passes;
+    a ServiceMonitor rendered anyway (the tree before this change) blocks on its CRD."""
     no_stack = _platform(rendered, drop="kube-prometheus-stack")
+    dry = dry_run(
+        REPO,
+        _with_serving_prod_in(no_stack, _serving_prod(settings)),
+        report.applications,
+        [],
+        known=known_blockers(),
+    )
+    assert dry.findings == []
+    with_api = _serving_prod(settings, "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor")
     dry = dry_run(REPO, _with_serving_prod_in(no_stack, with_api), report.applications, [], known=[])
-    crd = [str(f) for f in dry.findings if f.rule == "first-sync:crd"]
-    assert crd == [
+    assert [str(f) for f in dry.findings if f.rule == "first-sync:crd"] == [
         "rendered/serving-prod.yaml: ServiceMonitor/mlops-prod/serving: [first-sync:crd] Application "
         "serving-prod (wave 1) (Sync wave 0): needs crd:monitoring.coreos.com/ServiceMonitor "
         "(monitoring.coreos.com/v1 ServiceMonitor): nothing in the first sync creates it"
     ]
-    # ... and without the API the chart renders no ServiceMonitor, so that platform passes too.
-    dry = dry_run(
-        REPO, _with_serving_prod_in(no_stack, without), report.applications, [], known=known_blockers()
-    )
-    assert dry.findings == []
 
 
 def _with_serving_prod_in(manifests: list[Manifest], objs: list[Manifest]) -> list[Manifest]:
