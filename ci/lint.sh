@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lint everything, the same way in CI and for developers (make lint). Every step runs and reports;
 # the script fails at the end if any step failed.
-#   ruff (check + format), yamllint, helm lint/template of every chart x env + kubectl kustomize +
+#   ruff (check + format), yamllint, the committed Grafana dashboards equal their generator's output, helm lint/template of every chart x env + kubectl kustomize +
 #   schema validation + policies + ApplicationSet expansion (python -m ci.validate), hadolint, actionlint.
 # Settings: CRD_DIR, AIRFLOW_CHART_DIR (default: ../shared/vendor/*), KUSTOMIZE_REMOTE=1 (network).
 set -uo pipefail
@@ -22,6 +22,7 @@ step() {
 step "ruff check" .venv/bin/ruff check .
 step "ruff format" .venv/bin/ruff format --check .
 step "yamllint" .venv/bin/yamllint -s .
+step "dashboards are generated" .venv/bin/python -m observability.dashboards --check
 step "render + validate" .venv/bin/python -m ci.validate
 step "certificate policy" .venv/bin/python -m ops.certs check bootstrap apps build/rendered
 mapfile -t dockerfiles < <(git ls-files --cached --others --exclude-standard '*Dockerfile')

@@ -20,7 +20,13 @@ from ci.validate.manifests import Manifest, parse_documents
 from ci.validate.settings import AIRFLOW_CHART_REPO, AIRFLOW_CHART_VERSION, Settings
 
 # Kustomizations CI renders offline; bootstrap/argocd pulls the pinned upstream install (network).
-OFFLINE_KUSTOMIZATIONS = ("apps", "bootstrap/platform", "bootstrap/cert-manager", "bootstrap/argocd-secrets")
+OFFLINE_KUSTOMIZATIONS = (
+    "apps",
+    "bootstrap/platform",
+    "bootstrap/cert-manager",
+    "bootstrap/argocd-secrets",
+    "bootstrap/dashboards",
+)
 REMOTE_KUSTOMIZATIONS = ("bootstrap/argocd",)
 _PINNED_URL = re.compile(r"/v?\d+\.\d+\.\d+/")
 # Helm parameters (--set name=value), as an Application passes them.
