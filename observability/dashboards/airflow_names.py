@@ -2,9 +2,8 @@
 official chart's statsd-exporter mapping (files/statsd-mappings.yml) names them in Prometheus.
 Timers become summaries (`_sum`, `_count`), counters and gauges keep the mapped name."""
 
-# dagrun.duration.success.<dag_id> / dagrun.duration.failed.<dag_id> (timers, label dag_id)
-DAGRUN_SUCCESS = "airflow_dagrun_duration"
-DAGRUN_FAILED = "airflow_dagrun_failed"
+# dagrun.duration.<state>.<dag_id> (timers; a histogram with labels dag_id, state: success/failed)
+DAGRUN_DURATION = "airflow_dagrun_duration_seconds"
 # dag.<dag_id>.<task_id>.duration (timer, labels dag_id, task_id)
 TASK_DURATION = "airflow_task_duration"
 # ti_successes / ti_failures (counters, no labels)

@@ -15,34 +15,27 @@ RATE = "$__rate_interval"
 
 
 def dag_runs_row() -> list:
+    runs = f"{af.DAGRUN_DURATION}_count{{{DAG}}}"
     return [
         graph(
             "DAG runs by state",
-            "Finished DAG runs in each interval, successful and failed, per DAG.",
-            [
-                Query(
-                    f"sum by (dag_id) (increase({af.DAGRUN_SUCCESS}_count{{{DAG}}}[{RATE}]))", "ok {{dag_id}}"
-                ),
-                Query(
-                    f"sum by (dag_id) (increase({af.DAGRUN_FAILED}_count{{{DAG}}}[{RATE}]))",
-                    "failed {{dag_id}}",
-                ),
-            ],
+            "DAG runs that finished in each interval, by DAG and final state (success, failed).",
+            [Query(f"sum by (dag_id, state) (increase({runs}[{RATE}]))", "{{dag_id}} {{state}}")],
             bars=True,
         ),
         graph(
-            "DAG run duration",
-            "Mean duration of the DAG runs that finished in each interval (successful and failed).",
+            "DAG run duration p50 / p99",
+            "Duration of the DAG runs that finished in each interval, from start to end, by DAG.",
             [
                 Query(
-                    f"sum by (dag_id) (rate({af.DAGRUN_SUCCESS}_sum{{{DAG}}}[{RATE}]))"
-                    f" / sum by (dag_id) (rate({af.DAGRUN_SUCCESS}_count{{{DAG}}}[{RATE}]))",
-                    "ok {{dag_id}}",
+                    "histogram_quantile(0.5, sum by (le, dag_id) "
+                    f"(rate({af.DAGRUN_DURATION}_bucket{{{DAG}}}[{RATE}])))",
+                    "p50 {{dag_id}}",
                 ),
                 Query(
-                    f"sum by (dag_id) (rate({af.DAGRUN_FAILED}_sum{{{DAG}}}[{RATE}]))"
-                    f" / sum by (dag_id) (rate({af.DAGRUN_FAILED}_count{{{DAG}}}[{RATE}]))",
-                    "failed {{dag_id}}",
+                    "histogram_quantile(0.99, sum by (le, dag_id) "
+                    f"(rate({af.DAGRUN_DURATION}_bucket{{{DAG}}}[{RATE}])))",
+                    "p99 {{dag_id}}",
                 ),
             ],
             unit="s",
@@ -86,7 +79,7 @@ def versions_row() -> list:
         ),
         graph(
             "Reloads by alias and result",
-            "Alias reloads the gateway did in each interval, by result (ok, failed, unchanged, ...).",
+            "Alias reloads the gateway did in each interval, by result (loaded, failed).",
             [
                 Query(
                     f"sum by (alias, result) (increase(serving_reloads_total{{{MODEL}}}[{RATE}]))",
@@ -133,7 +126,7 @@ def build() -> dashboard_builders.Dashboard:
         "Train, register, reload, roll back: DAG runs and the versions the gateway serves",
         ["airflow", "serving"],
         variables=[
-            label_variable("dag_id", "DAG", af.DAGRUN_SUCCESS + "_count"),
+            label_variable("dag_id", "DAG", af.DAGRUN_DURATION + "_count"),
             label_variable("model", "Model", "serving_variant_loaded"),
         ],
         rows={"DAG runs": dag_runs_row(), "Versions, reloads and rollbacks": versions_row()},

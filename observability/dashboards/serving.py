@@ -100,21 +100,18 @@ def rollout_row() -> list:
             unit="percentunit",
         ),
         graph(
-            "Canary step and rollout step",
-            "The canary's current step index, and the fleet rollout's current step.",
-            [
-                Query(f"max by (model) (serving_canary_step{{{model}}})", "canary {{model}}"),
-                Query(f"max by (model) (serving_rollout_step{{{model}}})", "rollout {{model}}"),
-            ],
+            "Canary step",
+            "The canary's current step index (its weight is in the panel on the left).",
+            [Query(f"max by (model) (serving_canary_step{{{model}}})", "{{model}}")],
         ),
         timeline(
             "Rollout phase",
-            "The phase the model's rollout is in (one row per phase, shown while it is the current one).",
+            "The rollout record's phase: steady, or an operation's mlflow / converge / compensate step.",
             [Query(f"max by (model, phase) (serving_rollout_phase{{{model}}}) == 1", "{{model}} {{phase}}")],
         ),
         graph(
             "Gate decisions",
-            "Fleet gate decisions (promote, hold, abort, ...) in each interval.",
+            "The fleet controller's canary gate decisions (wait, advance, abort, promote) in each interval.",
             [
                 Query(
                     f"sum by (model, decision) (increase(serving_gate_decisions_total{{{model}}}[{RATE}]))",
@@ -129,6 +126,16 @@ def rollout_row() -> list:
             [
                 Query(
                     f"sum(increase(serving_canary_aborts_total{{{model}}}[$__range]))", "aborts", instant=True
+                )
+            ],
+        ),
+        graph(
+            "Replicas not converged",
+            "Replicas whose alias serves another version than the rollout record wants (0: converged).",
+            [
+                Query(
+                    f"count by (model, alias) (serving_alias_converged{{{model}}} == 0)",
+                    "{{model}} {{alias}}",
                 )
             ],
         ),
