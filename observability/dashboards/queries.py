@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from observability import promql
 
 _LABEL_VALUES = re.compile(
     r"^\s*label_values\((?P<selector>.*),\s*(?P<label>[A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$", re.S
@@ -44,3 +48,20 @@ def expressions(dashboard: dict[str, Any]) -> list[Expression]:
             raise ValueError(f"{uid}: variable {variable.get('name')!r}: not label_values(...): {text!r}")
         found.append(Expression(uid, f"variable {variable.get('name')!r}", match.group("selector")))
     return found
+
+
+def committed_expressions(folder: Path) -> list[Expression]:
+    """Every expression of every dashboard JSON file in `folder` (what the cluster's Grafana loads)."""
+    found: list[Expression] = []
+    for path in sorted(folder.glob("*.json")):
+        found += expressions(json.loads(path.read_text(encoding="utf-8")))
+    return found
+
+
+def metric_names(found: list[Expression]) -> dict[str, list[Expression]]:
+    """Metric name -> the expressions that read it."""
+    names: dict[str, list[Expression]] = {}
+    for expression in found:
+        for name in promql.metric_names(expression.expr):
+            names.setdefault(name, []).append(expression)
+    return names
