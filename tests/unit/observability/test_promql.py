@@ -1,6 +1,8 @@
 """The PromQL tokenizer that finds the metric names a dashboard expression reads."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from observability.promql import PromQLSyntaxError, concrete, metric_names, tokenize
 
@@ -60,3 +62,52 @@ def test_matchers_and_ranges_are_single_tokens() -> None:
 def test_what_it_cannot_read_is_an_error(expr: str) -> None:
     with pytest.raises(PromQLSyntaxError):
         metric_names(expr)
+
+
+# Property: expressions built from the grammar name exactly the metrics of their leaves, whatever label
+# names (even `by`, `sum`, `on`) and matcher values (even braces, quotes, keywords) they carry.
+_WORDS = st.sampled_from(["by", "on", "sum", "le", "job", "rate", "group_left", "x_total", "a:b"])
+_NAMES = st.from_regex(r"[a-z_][a-z0-9_:]{0,12}", fullmatch=True).filter(
+    lambda n: (
+        n.lower()
+        not in {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or"}
+        | {"unless", "offset", "bool", "atan2", "inf", "nan"}
+    )
+)
+_VALUES = st.text(alphabet='ab{}[]()", by$.*', max_size=8).map(
+    lambda v: v.replace("\\", "").replace('"', '\\"')
+)
+
+
+@st.composite
+def _leaf(draw: st.DrawFn) -> tuple[str, set[str]]:
+    name = draw(_NAMES)
+    label = draw(st.sampled_from(["job", "le", "model", "on"]))
+    matchers = f'{{{label}=~"{draw(_VALUES)}"}}' if draw(st.booleans()) else ""
+    window = "[5m]" if draw(st.booleans()) else ""
+    expr = f"{name}{matchers}{window}"
+    return (f"rate({expr})" if window else expr), {name}
+
+
+def _combine(children: st.SearchStrategy[tuple[str, set[str]]]) -> st.SearchStrategy[tuple[str, set[str]]]:
+    def aggregate(child: tuple[str, set[str]], labels: list[str], first: bool) -> tuple[str, set[str]]:
+        grouping = f"by ({', '.join(labels)})"
+        text = f"sum {grouping} ({child[0]})" if first else f"sum({child[0]}) {grouping}"
+        return text, child[1]
+
+    def binary(
+        left: tuple[str, set[str]], right: tuple[str, set[str]], labels: list[str]
+    ) -> tuple[str, set[str]]:
+        return f"({left[0]}) / on ({', '.join(labels)}) group_left (job) ({right[0]})", left[1] | right[1]
+
+    return st.one_of(
+        st.builds(aggregate, children, st.lists(_WORDS, min_size=1, max_size=3), st.booleans()),
+        st.builds(binary, children, children, st.lists(_WORDS, max_size=2)),
+        children.map(lambda c: (f"histogram_quantile(0.9, {c[0]})", c[1])),
+    )
+
+
+@given(st.recursive(_leaf(), _combine, max_leaves=6))
+def test_generated_expressions_name_exactly_their_leaves(case: tuple[str, set[str]]) -> None:
+    expr, names = case
+    assert metric_names(expr) == names
