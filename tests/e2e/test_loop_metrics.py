@@ -31,22 +31,32 @@ def metrics_endpoints(running: RunningStack) -> dict[str, str]:
     }
 
 
-def scrape(urls: dict[str, str]) -> dict[str, Exposition]:
-    scraped = {}
+def scrape(urls: dict[str, str]) -> tuple[dict[str, Exposition], list[str]]:
+    """Each job's exposition, and what went wrong with the jobs that did not answer one."""
+    scraped, problems = {}, []
     for job, url in urls.items():
-        response = httpx.get(url, timeout=30)
-        assert response.status_code == 200, f"{job}: GET {url} answered {response.status_code}"
+        try:
+            response = httpx.get(url, timeout=30)
+        except httpx.HTTPError as error:
+            problems.append(f"{job}: GET {url}: {error!r}")
+            continue
+        if response.status_code != 200:
+            problems.append(f"{job}: GET {url} answered {response.status_code}")
+            continue
         scraped[job] = parse(response.text)
-    return scraped
+    return scraped, problems
 
 
 def test_every_metric_a_dashboard_names_is_exported_after_the_loop(loop: Loop) -> None:
     if not any(run.finished for run in loop.airflow.runs(TRAIN)):
         loop.run(TRAIN, {"alias": "challenger", "quality_threshold": 0.999}, "dashboards")
-    scraped = scrape(metrics_endpoints(loop.running))
+    scraped, problems = scrape(metrics_endpoints(loop.running))
     missing = {
         name: sorted({f"{e.dashboard} {e.where}" for e in uses})
         for name, uses in metric_names(committed_expressions(OUTPUT_DIR)).items()
         if name not in PROMETHEUS_SERIES and not any(found.exports(name) for found in scraped.values())
     }
-    assert not missing, f"named by a dashboard, exported by no job of {sorted(scraped)}: {missing}"
+    assert not problems and not missing, (
+        f"endpoints that failed: {problems}; named by a dashboard, exported by no job of {sorted(scraped)}: "
+        f"{missing}"
+    )
