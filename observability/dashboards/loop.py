@@ -41,21 +41,23 @@ def dag_runs_row() -> list:
             unit="s",
         ),
         graph(
-            "Task instances finished",
-            "Task instances that succeeded and failed in each interval (all DAGs).",
+            "Task instances finished by state",
+            "Task instances of the selected DAGs that finished in each interval, by final state.",
             [
-                Query(f"sum(increase({af.TI_SUCCESSES}[{RATE}]))", "succeeded"),
-                Query(f"sum(increase({af.TI_FAILURES}[{RATE}]))", "failed"),
+                Query(
+                    f"sum by (state) (increase({af.TI_FINISH}{{{DAG}}}[{RATE}]))",
+                    "{{state}}",
+                )
             ],
             bars=True,
         ),
         graph(
-            "Task duration by task",
-            "Mean duration of each task of the selected DAGs (train, register, reload, verify, ...).",
+            "Task duration p90 by task",
+            "Duration of each task of the selected DAGs (train, register, reload, verify, ...).",
             [
                 Query(
-                    f"sum by (dag_id, task_id) (rate({af.TASK_DURATION}_sum{{{DAG}}}[{RATE}]))"
-                    f" / sum by (dag_id, task_id) (rate({af.TASK_DURATION}_count{{{DAG}}}[{RATE}]))",
+                    "histogram_quantile(0.9, sum by (le, dag_id, task_id) "
+                    f"(rate({af.TASK_DURATION}_bucket{{{DAG}}}[{RATE}])))",
                     "{{dag_id}}.{{task_id}}",
                 )
             ],

@@ -62,6 +62,16 @@ def mlflow_row() -> list:
 
 def airflow_row() -> list:
     return [
+        single_stat(
+            "Airflow metrics up",
+            "Airflow StatsD exporters Prometheus scrapes that answered (job airflow).",
+            [Query('sum(up{job="airflow"})', "up", instant=True)],
+        ),
+        single_stat(
+            "DAG import errors",
+            "DAG files that failed to import at the last parse.",
+            [Query(f"max({af.IMPORT_ERRORS})", "errors", instant=True)],
+        ),
         graph(
             "Scheduler and DAG processor heartbeats",
             "Heartbeats per second; a line at 0 means the component stopped.",
@@ -71,29 +81,36 @@ def airflow_row() -> list:
             ],
         ),
         graph(
-            "DAG parsing",
-            "Seconds to parse all DAG files, and DAG files that failed to import.",
-            [
-                Query(f"max({af.TOTAL_PARSE_TIME})", "total parse time (s)"),
-                Query(f"max({af.IMPORT_ERRORS})", "import errors"),
-            ],
+            "DAG parse time",
+            "Seconds the DAG processor took to parse all DAG files.",
+            [Query(f"max({af.TOTAL_PARSE_TIME})", "total parse time")],
+            unit="s",
         ),
         graph(
             "Executor slots",
             "Task instances running and queued in the executor, and its open slots.",
             [
-                Query(f"sum by (executor) ({af.EXECUTOR_RUNNING})", "running {{executor}}"),
-                Query(f"sum by (executor) ({af.EXECUTOR_QUEUED})", "queued {{executor}}"),
-                Query(f"sum by (executor) ({af.EXECUTOR_OPEN_SLOTS})", "open {{executor}}"),
+                Query(f"sum({af.EXECUTOR_RUNNING})", "running"),
+                Query(f"sum({af.EXECUTOR_QUEUED})", "queued"),
+                Query(f"sum({af.EXECUTOR_OPEN_SLOTS})", "open"),
             ],
         ),
         graph(
-            "Task instance outcomes per minute",
-            "Task instances that succeeded and failed, per minute.",
+            "DAG run schedule delay p90",
+            "Delay between a run's scheduled time and its start, by DAG (scheduled runs only).",
             [
-                Query(f"sum(rate({af.TI_SUCCESSES}[{RATE}])) * 60", "succeeded"),
-                Query(f"sum(rate({af.TI_FAILURES}[{RATE}])) * 60", "failed"),
+                Query(
+                    "histogram_quantile(0.9, sum by (le, dag_id) "
+                    f"(rate({af.DAGRUN_SCHEDULE_DELAY}_bucket[{RATE}])))",
+                    "{{dag_id}}",
+                )
             ],
+            unit="s",
+        ),
+        graph(
+            "Task instances finished per minute by state",
+            "Task instances of all DAGs that finished, per minute, by final state.",
+            [Query(f"sum by (state) (rate({af.TI_FINISH}[{RATE}])) * 60", "{{state}}")],
         ),
     ]
 

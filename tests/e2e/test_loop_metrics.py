@@ -28,6 +28,7 @@ def metrics_endpoints(running: RunningStack) -> dict[str, str]:
     return {
         "gateway": f"{settings.serving_url}/metrics",
         "mlflow": f"{settings.mlflow_uri}/metrics",
+        "airflow": settings.airflow_metrics_url,
     }
 
 
