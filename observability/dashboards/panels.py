@@ -30,6 +30,20 @@ class Query:
     instant: bool = False
 
 
+def builtin_annotations() -> dashboard_builders.AnnotationQuery:
+    """Grafana's own annotations and alerts (what every new dashboard in Grafana's UI starts with)."""
+    return (
+        dashboard_builders.AnnotationQuery()
+        .name("Annotations & Alerts")
+        .datasource(dashboard_models.DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+        .enable(True)
+        .hide(True)
+        .icon_color("rgba(0, 211, 255, 1)")
+        .type("dashboard")
+        .built_in(1)
+    )
+
+
 def datasource_variable() -> dashboard_builders.DatasourceVariable:
     return dashboard_builders.DatasourceVariable("datasource").label("Data source").type("prometheus")
 
@@ -101,7 +115,7 @@ def graph(
 
 
 def single_stat(
-    title: str, description: str, queries: Sequence[Query], unit: str = "short", width: int = 6
+    title: str, description: str, queries: Sequence[Query], unit: str = "short", width: int = 12
 ) -> stat.Panel:
     """A stat panel (last value of each series)."""
     return (
@@ -153,6 +167,7 @@ def dashboard(
         .timezone("utc")
         .tooltip(dashboard_models.DashboardCursorSync.CROSSHAIR)
         .editable()
+        .annotation(builtin_annotations())
         .with_variable(datasource_variable())
     )
     for variable in variables:

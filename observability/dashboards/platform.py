@@ -111,6 +111,7 @@ def airflow_row() -> list:
             "Task instances finished per minute by state",
             "Task instances of all DAGs that finished, per minute, by final state.",
             [Query(f"sum by (state) (rate({af.TI_FINISH}[{RATE}])) * 60", "{{state}}")],
+            width=24,
         ),
     ]
 

@@ -93,6 +93,20 @@ def traffic_row() -> list:
 def rollout_row() -> list:
     model = 'model=~"$model"'
     return [
+        single_stat(
+            "Canary aborts (range)",
+            "Canaries aborted in the selected time range.",
+            [
+                Query(
+                    f"sum(increase(serving_canary_aborts_total{{{model}}}[$__range]))", "aborts", instant=True
+                )
+            ],
+        ),
+        single_stat(
+            "Gateways scraped",
+            "Gateway replicas Prometheus scrapes that answered.",
+            [Query('sum(up{job="gateway"})', "up", instant=True)],
+        ),
         graph(
             "Traffic weight by variant",
             "The weight each variant gets in the traffic split (a canary's weight grows step by step).",
@@ -120,15 +134,6 @@ def rollout_row() -> list:
             ],
             bars=True,
         ),
-        single_stat(
-            "Canary aborts (range)",
-            "Canaries aborted in the selected time range.",
-            [
-                Query(
-                    f"sum(increase(serving_canary_aborts_total{{{model}}}[$__range]))", "aborts", instant=True
-                )
-            ],
-        ),
         graph(
             "Replicas not converged",
             "Replicas whose alias serves another version than the rollout record wants (0: converged).",
@@ -138,11 +143,7 @@ def rollout_row() -> list:
                     "{{model}} {{alias}}",
                 )
             ],
-        ),
-        single_stat(
-            "Gateways scraped",
-            "Gateway replicas Prometheus scrapes that answered.",
-            [Query('sum(up{job="gateway"})', "up", instant=True)],
+            width=24,
         ),
     ]
 
