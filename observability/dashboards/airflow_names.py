@@ -5,8 +5,6 @@ in seconds; unmapped names keep their StatsD name with dots as `_`."""
 
 # mapped: dagrun.duration.<state>.<dag_id> (labels state, dag_id)
 DAGRUN_DURATION = "airflow_dagrun_duration_seconds"
-# mapped: dagrun.schedule_delay.<dag_id> (label dag_id)
-DAGRUN_SCHEDULE_DELAY = "airflow_dagrun_schedule_delay_seconds"
 # mapped: dag.<dag_id>.<task_id>.duration (labels dag_id, task_id)
 TASK_DURATION = "airflow_task_duration_seconds"
 # mapped: ti.finish.<dag_id>.<task_id>.<state> (counter, labels dag_id, task_id, state)

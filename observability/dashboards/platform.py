@@ -96,22 +96,9 @@ def airflow_row() -> list:
             ],
         ),
         graph(
-            "DAG run schedule delay p90",
-            "Delay between a run's scheduled time and its start, by DAG (scheduled runs only).",
-            [
-                Query(
-                    "histogram_quantile(0.9, sum by (le, dag_id) "
-                    f"(rate({af.DAGRUN_SCHEDULE_DELAY}_bucket[{RATE}])))",
-                    "{{dag_id}}",
-                )
-            ],
-            unit="s",
-        ),
-        graph(
             "Task instances finished per minute by state",
             "Task instances of all DAGs that finished, per minute, by final state.",
             [Query(f"sum by (state) (rate({af.TI_FINISH}[{RATE}])) * 60", "{{state}}")],
-            width=24,
         ),
     ]
 
