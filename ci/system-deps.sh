@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the local stack, tests and benchmarks need, only when missing.
-# Usage: ci/system-deps.sh [postgresql] [wrk] [python3.11]   (no argument: postgresql and wrk)
+# Usage: ci/system-deps.sh [postgresql] [wrk] [python3.11] [prometheus]   (no argument: postgresql and wrk)
+# prometheus: Debian's package, for promtool (make lint checks and unit-tests the alert rules with it).
 set -euo pipefail
 
 wanted=("$@")
@@ -12,6 +13,7 @@ for pkg in "${wanted[@]}"; do
     postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql) ;;
     wrk) command -v wrk >/dev/null 2>&1 || missing+=(wrk) ;;
     python3.11) [ -x /usr/bin/python3.11 ] || missing+=(python3.11) ;;
+    prometheus) command -v promtool >/dev/null 2>&1 || missing+=(prometheus) ;;
     *) echo "system-deps: unknown package '$pkg'" >&2; exit 2 ;;
   esac
 done

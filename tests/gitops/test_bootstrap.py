@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import yaml
@@ -118,3 +119,19 @@ def test_notifications_name_the_revisions_of_multi_source_applications(report: p
         if name.startswith("trigger."):
             for trigger in yaml.safe_load(text):
                 assert not _SINGLE_REVISION.search(trigger.get("oncePer", "")), name
+
+
+def test_dashboards_render_as_sidecar_configmaps_of_a_platform_application(rendered: RenderResult) -> None:
+    """bootstrap/dashboards renders one ConfigMap per dashboard JSON, where kube-prometheus-stack's
+    Grafana sidecar finds them; the platform Application mlops-dashboards syncs that folder."""
+    app = find(objects(rendered, "kustomize-bootstrap_platform"), "Application", "mlops-dashboards")
+    assert app["spec"]["source"]["path"] == "bootstrap/dashboards"
+    assert app["spec"]["destination"]["namespace"] == "monitoring"
+    maps = [d for d in objects(rendered, "kustomize-bootstrap_dashboards") if d["kind"] == "ConfigMap"]
+    shipped = {key: json.loads(text) for m in maps for key, text in m["data"].items()}
+    assert sorted(shipped) == sorted(p.name for p in (REPO / "bootstrap/dashboards").glob("*.json"))
+    assert {d["uid"] for d in shipped.values()} == {"mlops-loop", "mlops-serving", "mlops-platform"}
+    for configmap in maps:
+        assert configmap["metadata"]["namespace"] == "monitoring"
+        assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert configmap["metadata"]["annotations"]["grafana_folder"] == "MLOps"

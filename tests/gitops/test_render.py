@@ -33,10 +33,8 @@ def test_charts_and_envs_are_discovered() -> None:
 def test_whole_validation_run_has_no_findings(report: pipeline.Report) -> None:
     assert [str(f) for f in report.findings] == []
     assert report.objects > 100
-    # + airflow per env + the offline kustomizations + bootstrap/argocd
-    assert (
-        len(report.rendered) == len(CHARTS) * len(ENVS) + len(ENVS) + len(render.OFFLINE_KUSTOMIZATIONS) + 1
-    )
+    kustomizations = len(render.OFFLINE_KUSTOMIZATIONS) + len(render.REMOTE_KUSTOMIZATIONS)
+    assert len(report.rendered) == len(CHARTS) * len(ENVS) + len(ENVS) + kustomizations
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -1,0 +1,1 @@
+"""Observability as code: Grafana dashboards (and the PromQL tooling that checks them)."""
