@@ -33,7 +33,7 @@ def _by_name() -> dict[str, dict]:
 
 def _expected_chart_app(app: str, env: str, wave: str) -> dict:
     return {
-        "project": "mlops",
+        "project": f"mlops-{env}",
         "sources": [
             {
                 "repoURL": REPO_URL,
@@ -50,7 +50,7 @@ def _expected_chart_app(app: str, env: str, wave: str) -> dict:
 
 def _expected_airflow_app(env: str) -> dict:
     return {
-        "project": "mlops",
+        "project": f"mlops-{env}",
         "sources": [
             {
                 "repoURL": "https://airflow.apache.org",
@@ -92,7 +92,7 @@ def _expected_airflow_app(env: str) -> dict:
     }
 
 
-def test_exactly_four_applications_per_environment() -> None:
+def test_exactly_five_applications_per_environment() -> None:
     assert sorted(_by_name()) == [
         "airflow-dev",
         "airflow-prod",
@@ -100,6 +100,8 @@ def test_exactly_four_applications_per_environment() -> None:
         "control-prod",
         "mlflow-dev",
         "mlflow-prod",
+        "network-policies-dev",
+        "network-policies-prod",
         "serving-dev",
         "serving-prod",
     ]
@@ -142,7 +144,7 @@ def test_mlflow_syncs_before_airflow_and_serving() -> None:
 def test_generated_applications_pass_the_crd_schema_and_policies(report: pipeline.Report) -> None:
     generated = [f for f in report.findings if "(generated)" in f.source]
     assert generated == []
-    assert len(report.applications) == 8
+    assert len(report.applications) == 10
 
 
 def _appset() -> dict:
