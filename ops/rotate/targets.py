@@ -4,8 +4,8 @@ The targets file (default ``ops/rotate/targets.yaml``) maps IAM users to SealedS
 public certificate of the cluster (controller) each file is sealed for::
 
     users:
-      mlops-artifacts:
-        - file: charts/mlflow/values/prod-aws.sealedsecret.yaml
+      mlops-prod-mlflow:
+        - file: apps/envs/prod/secrets/mlflow/mlflow-aws.yaml
           cert: bootstrap/sealed-secrets/certs/prod.pem
           id_key: AWS_ACCESS_KEY_ID            # optional, this default
           secret_key: AWS_SECRET_ACCESS_KEY    # optional, this default
