@@ -283,6 +283,10 @@ class Rotation:
         if self.opts.skip_consumer_check:
             self.out("warning: --skip-consumer-check: not checking that the consumers restarted")
             return True
+        if not state.secrets:  # a rotation saved by a version without the consumer check
+            prepared = prepare(self.opts.root, load_targets(self.opts.targets, self.opts.user))
+            state.secrets = [asdict(secret_consumers(p)) for p in prepared]
+            self.store.save(state)
         secrets = [SecretConsumers(**_consumer_fields(saved)) for saved in state.secrets]
         new_key = state.new_key_id
         pending = [reason for secret in secrets for reason in self.consumers.pending(secret, new_key)]

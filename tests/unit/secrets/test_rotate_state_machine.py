@@ -221,3 +221,25 @@ class RotationMachine(RuleBasedStateMachine):
 
 RotationMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
 TestRotationStateMachine = pytest.mark.filterwarnings("ignore")(RotationMachine.TestCase)
+
+
+def test_a_rotation_saved_without_consumers_takes_them_from_the_targets() -> None:
+    """A rotation saved by a version before the consumer check is still gated on its consumers."""
+    machine = RotationMachine()
+    try:
+        machine.rotate(None, 24.0)
+        state = machine.store.load(USER)
+        assert state is not None and state.phase == "sealed"
+        state.secrets = []
+        machine.store.save(state)
+        machine.argo_cd_syncs_the_file()
+        machine.reloader_restarts(CONSUMERS[0])
+        machine.resume(None, 24.0)
+        state = machine.store.load(USER)
+        assert state is not None and state.phase == "sealed" and state.secrets
+        assert state.secrets[0]["consumers"] == list(CONSUMERS)
+        machine.reloader_restarts(CONSUMERS[1])
+        machine.resume(None, 24.0)
+        assert machine.store.load(USER).phase == DEACTIVATED  # type: ignore[union-attr]
+    finally:
+        machine.teardown()
