@@ -35,17 +35,16 @@ seal() {
 
 pg="postgres.$ns.svc.cluster.local:5432"
 api_key=$(rand 32); slack="https://hooks.slack.com/services/T00000000/B00000000/$(rand 18)"
-aws_id=$(akid); aws_key=$(rand 30)
+# One IAM identity per workload (IAM users mlops-$env-mlflow, -gateway, -airflow of ops/rotate/targets.yaml).
+aws_pair() { printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$(akid)" "$(rand 30)"; }
 
 printf 'MLFLOW_BACKEND_STORE_URI=postgresql+psycopg2://mlflow:%s@%s/mlflow\n' "$(rand 24)" "$pg" \
   | seal "$ns" mlflow-backend "$out/mlflow/mlflow-backend.yaml"
-printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$aws_id" "$aws_key" \
-  | seal "$ns" mlflow-aws "$out/mlflow/mlflow-aws.yaml"
+aws_pair | seal "$ns" mlflow-aws "$out/mlflow/mlflow-aws.yaml"
 
 printf 'INTERNAL_API_KEY=%s\nSLACK_WEBHOOK_URL=%s\n' "$api_key" "$slack" \
   | seal "$ns" serving-app "$out/serving/serving-app.yaml"
-printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$aws_id" "$aws_key" \
-  | seal "$ns" serving-aws "$out/serving/serving-aws.yaml"
+aws_pair | seal "$ns" serving-aws "$out/serving/serving-aws.yaml"
 if [ "$env" = prod ]; then
   printf 'SERVING_STATE_URL=postgresql+psycopg2://serving:%s@%s/serving\n' "$(rand 24)" "$pg" \
     | seal "$ns" serving-state "$out/serving/serving-state.yaml"
@@ -70,8 +69,7 @@ printf 'username=mlops-ci\npassword=%s\n' "$(rand 32)" | seal "$ns" airflow-ci-u
   # ops/rotate re-seals, so a key rotation reaches remote logging too.
   printf 'AIRFLOW_CONN_AWS_LOGS={"conn_type": "aws", "extra": {"region_name": "us-east-1"}}\n'
 } | seal "$ns" airflow-connections "$out/airflow/airflow-connections.yaml"
-printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$aws_id" "$aws_key" \
-  | seal "$ns" trainer-aws "$out/airflow/trainer-aws.yaml"
+aws_pair | seal "$ns" trainer-aws "$out/airflow/trainer-aws.yaml"
 # The commit trigger posts its result to the same Slack channel (its login: airflow-ci-user above).
 printf 'SLACK_WEBHOOK_URL=%s\n' "$slack" | seal "$ns" commit-trigger "$out/airflow/commit-trigger.yaml"
 

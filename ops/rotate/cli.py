@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ops.rotate.aws import Iam
+from ops.rotate.consumers import KubectlConsumers
 from ops.rotate.errors import RotateError, StepFailed
 from ops.rotate.rotation import Options, Rotation
 from ops.rotate.state import STATE_DIR_ENV, StateStore, default_state_dir, legacy_state_file
@@ -37,7 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="check everything, change nothing")
     parser.add_argument("--commit-branch", help="commit the updated files on this new branch (for a PR)")
     parser.add_argument(
-        "--deactivate-now", action="store_true", help="do not wait for the new key to be used"
+        "--deactivate-now", action="store_true", help="do not wait for IAM to report the new key used"
+    )
+    parser.add_argument(
+        "--kubectl", default="kubectl", help="kubectl binary for the consumer check (default: kubectl)"
+    )
+    parser.add_argument(
+        "--skip-consumer-check",
+        action="store_true",
+        help="break glass (old key leaked): deactivate without checking that the consumers restarted",
     )
     parser.add_argument(
         "--wait-for-use", type=float, default=0.0, metavar="SECONDS", help="poll IAM last-used"
@@ -63,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             dry_run=args.dry_run,
             commit_branch=args.commit_branch,
             deactivate_now=args.deactivate_now,
+            skip_consumer_check=args.skip_consumer_check,
             wait_for_use_s=args.wait_for_use,
             grace=dt.timedelta(hours=args.grace_hours),
             verify_timeout_s=args.verify_timeout,
@@ -74,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"a rotation of {args.user} is recorded in {legacy}, where earlier versions kept it: move "
                 f"it to {store.directory}/ (or pass --state-dir {legacy.parent}) before going on"
             )
-        rotation = Rotation(opts, Iam(args.user), store, out=lambda line: print(line, flush=True))
+        consumers = KubectlConsumers(args.kubectl)
+        rotation = Rotation(opts, Iam(args.user), store, consumers, out=lambda line: print(line, flush=True))
         if args.resume:
             rotation.resume()
         elif args.finalize:

@@ -52,3 +52,14 @@ def commit_files(root: Path, branch: str, files: dict[str, str], message: str) -
     commit = _git(root, "commit-tree", tree, "-p", "HEAD", "-m", message)
     _git(root, "update-ref", f"refs/heads/{branch}", commit, "0" * 40)
     return commit
+
+
+def delete_branch(root: Path, branch: str) -> None:
+    """Remove ``branch`` if it exists (a rolled-back rotation leaves no commit carrying its key)."""
+    exists = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
+        capture_output=True,
+        check=False,
+    )
+    if exists.returncode == 0:
+        _git(root, "update-ref", "-d", f"refs/heads/{branch}")

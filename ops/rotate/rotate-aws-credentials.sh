@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rotate an IAM user's access key into the repository's SealedSecrets without downtime.
-#   ops/rotate/rotate-aws-credentials.sh --user mlops-artifacts [--dry-run] [--commit-branch rotate/aws-$(date +%F)]
-#   ops/rotate/rotate-aws-credentials.sh --user mlops-artifacts --resume      # deactivate old once new is used
-#   ops/rotate/rotate-aws-credentials.sh --user mlops-artifacts --finalize    # delete the inactive old key
+#   ops/rotate/rotate-aws-credentials.sh --user mlops-prod-mlflow [--dry-run] [--commit-branch rotate/aws-$(date +%F)]
+#   ops/rotate/rotate-aws-credentials.sh --user mlops-prod-mlflow --resume    # deactivate old once every consumer restarted on new
+#   ops/rotate/rotate-aws-credentials.sh --user mlops-prod-mlflow --finalize  # delete the inactive old key
 # AWS credentials/endpoint come from the usual AWS environment. See docs/operations.md.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

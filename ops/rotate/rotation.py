@@ -1,11 +1,13 @@
 """The rotation as phases, each safe to interrupt: a working key always remains and the state file says
 where to resume.
 
-rotate:   preflight → create new key → verify with STS → seal into every target (files or a branch)
-          → [phase sealed] → deactivate the old key once the new one is in use (or ``--deactivate-now``)
-          → [phase deactivated] → delete the old key after the grace period (``--resume``) or now
-          (``--finalize``).
-A failure before the files are written deletes the new key again (rollback); the old key is untouched.
+rotate:   preflight → [phase created] → create new key → verify with STS → seal into every target
+          (files or a branch) → [phase sealed] → deactivate the old key once every consumer of every
+          target's Secret runs on the new key (``ConsumerCheck``) and IAM saw the new key used (skipped by
+          ``--deactivate-now``) → [phase deactivated] → delete the old key after the grace period
+          (``--resume``) or now (``--finalize``).
+A failure before the sealed phase deletes the new key again and restores the files (rollback), and so
+does ``--resume`` after a kill in the created phase; the old key stays active until the deactivated phase.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ops.rotate import gitbranch
 from ops.rotate.aws import AccessKey, Iam, NewKey, verify_key
+from ops.rotate.consumers import ConsumerCheck, SecretConsumers
 from ops.rotate.errors import RotateError, StepFailed
-from ops.rotate.state import DEACTIVATED, SEALED, State, StateStore, now
-from ops.rotate.targets import Prepared, load_targets, prepare, sealed_text
+from ops.rotate.state import CREATED, DEACTIVATED, SEALED, State, StateStore, now
+from ops.rotate.targets import Prepared, load_targets, prepare, sealed_text, secret_consumers
 from ops.seal.io import load_docs, write_atomic
 from ops.seal.manifest import is_sealed_secret
 
@@ -38,6 +41,7 @@ class Options:
     dry_run: bool = False
     commit_branch: str | None = None
     deactivate_now: bool = False
+    skip_consumer_check: bool = False
     wait_for_use_s: float = 0.0
     grace: dt.timedelta = dt.timedelta(hours=24)
     verify_timeout_s: float = 120.0
@@ -51,10 +55,12 @@ class Rotation:
         opts: Options,
         iam: Iam,
         store: StateStore,
+        consumers: ConsumerCheck,
         out: Callable[[str], None] = print,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.opts, self.iam, self.store, self.out, self.sleep = opts, iam, store, out, sleep
+        self.consumers = consumers
 
     # -- rotate ------------------------------------------------------------------------------------
     def rotate(self) -> None:
@@ -77,19 +83,35 @@ class Rotation:
             self.out(f"  {item.target.file}  [{item.target.id_key}, {item.target.secret_key}]")
         if self.opts.dry_run:
             self.out("dry run: would create a new key, verify it with STS, seal it into the targets above")
-            self.out("and deactivate the old key once the new one is in use; nothing was changed")
+            self.out(
+                "and deactivate the old key once every consumer restarted on the new one; nothing was changed"
+            )
             return
-        new = self.iam.create()
-        self.out(f"created new key {new.key_id}")
+        state = State(
+            user,
+            old.key_id,
+            "",
+            CREATED,
+            "",
+            sorted(p.target.file for p in prepared),
+            self.opts.commit_branch,
+            secrets=[asdict(secret_consumers(p)) for p in prepared],
+            originals={p.target.file: p.text for p in prepared},
+        )
+        self.store.save(state)  # before CreateAccessKey: a kill from here on is rolled back by --resume
         try:
+            new = self.iam.create()
+            state.new_key_id = new.key_id
+            self.store.save(state)
+            self.out(f"created new key {new.key_id}")
             verify_key(new, arn, self.iam.region, self.opts.verify_timeout_s, self.sleep)
             self.out(f"verified new key {new.key_id} with STS GetCallerIdentity as {arn}")
-            verified_at = now().isoformat()
-            files = self._write(prepared, new, old)
-            state = State(user, old.key_id, new.key_id, SEALED, verified_at, files, self.opts.commit_branch)
+            state.verified_at = now().isoformat()
+            self._write(prepared, new, old)
+            state.phase = SEALED
             self.store.save(state)
-        except BaseException as exc:  # whatever happened, never leave an unsealed new key behind
-            raise StepFailed(self._rollback(new, old, exc)) from None
+        except (Exception, KeyboardInterrupt) as exc:  # never leave an unsealed new key behind
+            raise StepFailed(self._rollback(state, exc)) from None
         self._advance(state)
 
     def _single_old_key(self, keys: list[AccessKey]) -> AccessKey:
@@ -133,25 +155,53 @@ class Rotation:
         self.out(f"sealed the new key into {len(written)} file(s)")
         return sorted(written)
 
-    def _rollback(self, new: NewKey, old: AccessKey, exc: BaseException) -> str:
-        reason = str(exc) or type(exc).__name__
-        try:
-            self.iam.delete(new.key_id)
-            undone = f"rolled back: deleted the new key {new.key_id}"
-        except (StepFailed, RotateError) as delete_exc:
-            undone = (
-                f"could NOT delete the new key {new.key_id} ({delete_exc}): delete it with "
-                f"'aws iam delete-access-key --user-name {self.opts.user} --access-key-id {new.key_id}'"
-            )
-        return (
-            f"{reason}; {undone}; the old key {old.key_id} is untouched ({old.status}) and no file was "
-            "changed; fix the cause and rerun"
+    def _rollback(self, state: State, exc: BaseException | None) -> str:
+        """Undo a rotation that never reached the sealed phase: the target files back to their text before
+        it (or its branch removed), every key but the old one deleted, the state cleared."""
+        reason = (str(exc) or type(exc).__name__) if exc is not None else "interrupted before sealing"
+        user = self.opts.user
+        if state.branch:
+            gitbranch.delete_branch(self.opts.root, state.branch)
+        else:
+            for rel, text in state.originals.items():
+                path = self.opts.root / rel
+                if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                    write_atomic(path, text)
+        undone, failed = [], []
+        for key in self.iam.access_keys():
+            if key.key_id == state.old_key_id:
+                continue
+            try:
+                self.iam.delete(key.key_id)
+                undone.append(key.key_id)
+            except (StepFailed, RotateError) as delete_exc:
+                failed.append(
+                    f"could NOT delete the new key {key.key_id} ({delete_exc}): delete it with "
+                    f"'aws iam delete-access-key --user-name {user} --access-key-id {key.key_id}'"
+                )
+        if not failed:
+            self.store.clear(user)
+        what = f"deleted the new key {', '.join(undone)}" if undone else "no new key was left in IAM"
+        return "; ".join(
+            [
+                reason,
+                f"rolled back: {what}",
+                *failed,
+                f"the old key {state.old_key_id} is untouched and the files are as before; "
+                "fix the cause and rerun",
+            ]
         )
 
     # -- resume / finalize ---------------------------------------------------------------------------
     def resume(self) -> None:
         """Continue from the saved phase: deactivate when the new key is in use, delete after grace."""
         state = self._state()
+        if state.phase == CREATED:
+            message = self._rollback(state, None)
+            if self.store.load(self.opts.user) is not None:
+                raise StepFailed(message)
+            self.out(message)
+            return
         keys = {k.key_id: k for k in self.iam.access_keys()}
         new = keys.get(state.new_key_id)
         if new is None or new.status != "Active":
@@ -205,6 +255,8 @@ class Rotation:
 
     def _advance(self, state: State) -> None:
         if state.phase == SEALED:
+            if not self._consumers_restarted(state):
+                return
             if not self.opts.deactivate_now and not self._new_key_in_use(state):
                 where = f"branch {state.branch}" if state.branch else "the working tree"
                 self.out(
@@ -225,6 +277,27 @@ class Rotation:
             self.out(
                 f"the old key will be deleted by --resume after {due.isoformat()} or now with --finalize"
             )
+
+    def _consumers_restarted(self, state: State) -> bool:
+        """The gate: every target's Secret carries the new key and its consumers restarted on it."""
+        if self.opts.skip_consumer_check:
+            self.out("warning: --skip-consumer-check: not checking that the consumers restarted")
+            return True
+        if not state.secrets:  # a rotation saved by a version without the consumer check
+            prepared = prepare(self.opts.root, load_targets(self.opts.targets, self.opts.user))
+            state.secrets = [asdict(secret_consumers(p)) for p in prepared]
+            self.store.save(state)
+        secrets = [SecretConsumers(**_consumer_fields(saved)) for saved in state.secrets]
+        new_key = state.new_key_id
+        pending = [reason for secret in secrets for reason in self.consumers.pending(secret, new_key)]
+        if pending:
+            self.out(f"waiting: {len(pending)} consumer check(s) pending; both keys stay active:")
+            for reason in pending:
+                self.out(f"  {reason}")
+            self.out("run --resume once they are done")
+            return False
+        self.out(f"every consumer of {len(state.secrets)} Secret(s) runs on the new key {state.new_key_id}")
+        return True
 
     def _new_key_in_use(self, state: State) -> bool:
         verified = dt.datetime.fromisoformat(state.verified_at)
@@ -251,3 +324,7 @@ class Rotation:
             self.iam.delete(state.old_key_id)
             self.out(f"deleted the old key {state.old_key_id}; {state.new_key_id} is the only key")
         self.store.finish(state)
+
+
+def _consumer_fields(saved: dict[str, object]) -> dict[str, object]:
+    return {**saved, "consumers": tuple(saved.get("consumers") or ())}  # type: ignore[arg-type]

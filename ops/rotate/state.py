@@ -7,13 +7,16 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ops.seal.io import write_atomic
 
 STATE_DIR_ENV = "MLOPS_ROTATE_STATE_DIR"
 
-SEALED = "sealed"
-DEACTIVATED = "deactivated"
+CREATED = "created"  # saved before CreateAccessKey: a crash here is rolled back by --resume
+SEALED = "sealed"  # the new key verified and sealed into every target; both keys active
+DEACTIVATED = "deactivated"  # every consumer restarted on the new key; the old key inactive
+PHASES = (CREATED, SEALED, DEACTIVATED)
 
 
 def default_state_dir(environ: dict[str, str] | None = None) -> Path:
@@ -48,6 +51,10 @@ class State:
     files: list[str] = field(default_factory=list)
     branch: str | None = None
     deactivated_at: str | None = None
+    # The Secrets the targets create in the clusters and their consumers (SecretConsumers fields).
+    secrets: list[dict[str, Any]] = field(default_factory=list)
+    # Each target's text before the rotation (SealedSecret ciphertext, as in git): a rollback writes it back.
+    originals: dict[str, str] = field(default_factory=dict)
 
     def deactivated_time(self) -> dt.datetime | None:
         return dt.datetime.fromisoformat(self.deactivated_at) if self.deactivated_at else None
@@ -71,10 +78,15 @@ class StateStore:
     def save(self, state: State) -> None:
         write_atomic(self.path(state.user), json.dumps(asdict(state), indent=2) + "\n", mode=0o600)
 
+    def clear(self, user: str) -> None:
+        """Forget a rotation that was rolled back (nothing of it remains in IAM or the files)."""
+        self.path(user).unlink(missing_ok=True)
+
     def finish(self, state: State) -> None:
         """Archive the state of a finished rotation (history) and clear the in-progress file."""
         stamp = now().strftime("%Y%m%dT%H%M%SZ")
         write_atomic(
-            self.directory / "done" / f"{state.user}-{stamp}.json", json.dumps(asdict(state), indent=2)
+            self.directory / "done" / f"{state.user}-{stamp}.json",
+            json.dumps({**asdict(state), "originals": {}}, indent=2),
         )
         self.path(state.user).unlink(missing_ok=True)

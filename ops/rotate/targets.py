@@ -4,11 +4,13 @@ The targets file (default ``ops/rotate/targets.yaml``) maps IAM users to SealedS
 public certificate of the cluster (controller) each file is sealed for::
 
     users:
-      mlops-artifacts:
-        - file: charts/mlflow/values/prod-aws.sealedsecret.yaml
+      mlops-prod-mlflow:
+        - file: apps/envs/prod/secrets/mlflow/mlflow-aws.yaml
           cert: bootstrap/sealed-secrets/certs/prod.pem
           id_key: AWS_ACCESS_KEY_ID            # optional, this default
           secret_key: AWS_SECRET_ACCESS_KEY    # optional, this default
+          context: prod                        # kubectl context of that cluster (optional)
+          consumers: [deployment/mlflow]       # workloads reading the Secret (restart gate)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ops.rotate.aws import NewKey
+from ops.rotate.consumers import SecretConsumers, parse_consumer
 from ops.rotate.errors import RotateError
 from ops.seal.errors import SealError
 from ops.seal.io import load_docs, replace_ciphertexts
@@ -40,6 +43,8 @@ class Target:
     cert: str
     id_key: str = "AWS_ACCESS_KEY_ID"
     secret_key: str = "AWS_SECRET_ACCESS_KEY"
+    context: str = ""
+    consumers: tuple[str, ...] = ()
 
 
 def load_targets(path: Path, user: str) -> list[Target]:
@@ -60,10 +65,19 @@ def load_targets(path: Path, user: str) -> list[Target]:
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or not entry.get("file") or not entry.get("cert"):
             raise RotateError(f"--targets {path}: users.{user}[{i}] needs 'file' and 'cert'")
-        unknown = set(entry) - {"file", "cert", "id_key", "secret_key"}
+        unknown = set(entry) - {"file", "cert", "id_key", "secret_key", "context", "consumers"}
         if unknown:
             raise RotateError(f"--targets {path}: users.{user}[{i}] has unknown field(s) {sorted(unknown)}")
-        target = Target(**{k: str(v) for k, v in entry.items()})
+        consumers = entry.get("consumers") or []
+        if not isinstance(consumers, list):
+            raise RotateError(f"--targets {path}: users.{user}[{i}].consumers must be a list")
+        try:
+            for consumer in consumers:
+                parse_consumer(str(consumer))
+        except RotateError as exc:
+            raise RotateError(f"--targets {path}: users.{user}[{i}]: {exc}") from None
+        plain = {k: str(v) for k, v in entry.items() if k != "consumers"}
+        target = Target(**plain, consumers=tuple(str(c) for c in consumers))
         for key in (target.id_key, target.secret_key):
             try:
                 validate_key(key)
@@ -101,6 +115,20 @@ def prepare(root: Path, targets: list[Target]) -> list[Prepared]:
             raise RotateError(f"target {target.file}: expected exactly one SealedSecret, found {len(sealed)}")
         prepared.append(Prepared(target, path, text, public_key))
     return prepared
+
+
+def secret_consumers(item: Prepared) -> SecretConsumers:
+    """The Secret the target's SealedSecret creates (namespace/name from the file) and its consumers."""
+    doc = next(d for d in load_docs(item.text, item.target.file) if is_sealed_secret(d))
+    meta = doc.get("metadata") or {}
+    template = ((doc.get("spec") or {}).get("template") or {}).get("metadata") or {}
+    namespace = template.get("namespace") or meta.get("namespace")
+    name = template.get("name") or meta.get("name")
+    if not namespace or not name:
+        raise RotateError(f"target {item.target.file}: the SealedSecret needs metadata.name and .namespace")
+    return SecretConsumers(
+        str(namespace), str(name), item.target.id_key, item.target.consumers, item.target.context
+    )
 
 
 def sealed_text(item: Prepared, key: NewKey) -> str:

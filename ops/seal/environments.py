@@ -19,6 +19,7 @@ class Environment:
     name: str
     cert: str
     paths: tuple[str, ...]
+    context: str = ""  # kubeconfig context of the cluster whose controller holds this certificate
 
     def owns(self, rel: str) -> bool:
         """True when the repo-relative file ``rel`` lies under one of the paths."""
@@ -41,5 +42,6 @@ def load_environments(root: Path, file: str = DEFAULT_FILE) -> dict[str, Environ
     for name, spec in envs.items():
         if not isinstance(spec, dict) or not spec.get("cert") or not isinstance(spec.get("paths"), list):
             raise SealError(f"{file}: environments.{name} needs 'cert' and a list 'paths'")
-        out[str(name)] = Environment(str(name), str(spec["cert"]), tuple(str(p) for p in spec["paths"]))
+        paths = tuple(str(p) for p in spec["paths"])
+        out[str(name)] = Environment(str(name), str(spec["cert"]), paths, str(spec.get("context") or ""))
     return out

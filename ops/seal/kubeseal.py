@@ -17,9 +17,11 @@ class Controller:
 
     namespace: str = "kube-system"
     name: str = "sealed-secrets-controller"
+    context: str = ""  # kubeconfig context (kubeseal --context); "" is the current context
 
     def args(self) -> list[str]:
-        return ["--controller-namespace", self.namespace, "--controller-name", self.name]
+        context = ["--context", self.context] if self.context else []
+        return [*context, "--controller-namespace", self.namespace, "--controller-name", self.name]
 
 
 def _run(argv: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:

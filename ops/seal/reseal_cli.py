@@ -8,9 +8,13 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from ops.seal import kubeseal
-from ops.seal.environments import load_environments
+from ops.seal.environments import Environment, load_environments
 from ops.seal.errors import SealError
+from ops.seal.io import write_atomic
 from ops.seal.keys import load_private_keys, load_public_key
 from ops.seal.reseal import (
     DEFAULT_EXCLUDES,
@@ -34,13 +38,42 @@ def _repo_root() -> Path:
     return Path(proc.stdout.strip()) if proc.returncode == 0 else Path.cwd()
 
 
+def _der(pem: bytes) -> bytes:
+    return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+
+
+def check_env_controller(
+    root: Path, envs: dict[str, Environment], env: str, controller: kubeseal.Controller
+) -> bytes | None:
+    """Online reseal of ``--env`` goes only to that environment's controller: refuse when the controller
+    kubeseal reaches serves another environment's certificate (the dev/prod split would collapse into
+    one key). Returns the controller's certificate when it differs from the env's file (a key renewal)."""
+    fetched = kubeseal.fetch_cert(controller)
+    if fetched is None:
+        raise SealError("--mode online: kubeseal is not installed or the controller is unreachable")
+    try:
+        current = _der(fetched)
+        own = _der((root / envs[env].cert).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise SealError(f"--env {env}: cannot compare certificates ({exc})") from None
+    for name, other in envs.items():
+        other_path = root / other.cert
+        if name != env and other_path.is_file() and _der(other_path.read_bytes()) == current != own:
+            where = f"context {controller.context}" if controller.context else "the current context"
+            raise SealError(
+                f"--env {env}: the controller reached through {where} serves the {name} certificate "
+                f"({other.cert}); set 'context' of {env} in ops/seal/environments.yaml or pass --context"
+            )
+    return None if current == own else fetched
+
+
 def cmd_reseal_all(args: argparse.Namespace) -> int:
     """Reseal every SealedSecret under --root (optionally only under the given paths)."""
     root = Path(args.root) if args.root else _repo_root()
     if not root.is_dir():
         raise SealError(f"--root {root}: not a directory")
+    envs = load_environments(root) if args.env else {}
     if args.env:
-        envs = load_environments(root)
         if args.env not in envs:
             raise SealError(
                 f"--env {args.env}: not one of {', '.join(sorted(envs))} (ops/seal/environments.yaml)"
@@ -48,7 +81,8 @@ def cmd_reseal_all(args: argparse.Namespace) -> int:
         env = envs[args.env]
         args.cert = args.cert or str(root / env.cert)
         args.paths = args.paths or list(env.paths)
-    controller = kubeseal.Controller(args.controller_namespace, args.controller_name)
+    context = args.context or (envs[args.env].context if args.env else "")
+    controller = kubeseal.Controller(args.controller_namespace, args.controller_name, context)
     mode = args.mode
     if mode == "auto":
         mode = "offline" if args.private_key else ("online" if kubeseal.online_available(controller) else "")
@@ -60,6 +94,7 @@ def cmd_reseal_all(args: argparse.Namespace) -> int:
     if mode == "online":
         if not kubeseal.online_available(controller):
             raise SealError("--mode online: kubeseal is not installed or the controller is unreachable")
+        renewed_cert = check_env_controller(root, envs, args.env, controller) if args.env else None
         reseal_one: Callable[[Path, str], FileOutcome] = partial(reseal_file_online, controller=controller)
     else:
         if not args.cert or not args.private_key:
@@ -80,6 +115,10 @@ def cmd_reseal_all(args: argparse.Namespace) -> int:
     rows = reseal_all(root, files, reseal_one, dry_run=args.dry_run)
     print(format_table(rows))
     failed = sum(1 for r in rows if not r.ok)
+    if mode == "online" and args.env and renewed_cert and not failed and not args.dry_run:
+        cert_path = root / envs[args.env].cert
+        write_atomic(cert_path, renewed_cert.decode())
+        print(f"the {args.env} controller renewed its key: its certificate is now {envs[args.env].cert}")
     print(
         f"\n{len(rows)} SealedSecret(s), {failed} failed, mode {mode}{' (dry run)' if args.dry_run else ''}"
     )
@@ -95,6 +134,7 @@ def add_reseal_parser(
     parser.add_argument("--root", help="repository root (default: git top level or cwd)")
     parser.add_argument("--env", help="environment of ops/seal/environments.yaml: its cert and paths")
     parser.add_argument("--mode", choices=["auto", "online", "offline"], default="auto")
+    parser.add_argument("--context", help="online: kubeconfig context (default: the --env's, else current)")
     parser.add_argument("--cert", help="offline: the controller's new certificate (file or URL)")
     parser.add_argument("--private-key", action="append", default=[], help="offline: key backup or PEM")
     parser.add_argument(

@@ -33,7 +33,7 @@ def _by_name() -> dict[str, dict]:
 
 def _expected_chart_app(app: str, env: str, wave: str) -> dict:
     return {
-        "project": "mlops",
+        "project": f"mlops-{env}",
         "sources": [
             {
                 "repoURL": REPO_URL,
@@ -50,7 +50,7 @@ def _expected_chart_app(app: str, env: str, wave: str) -> dict:
 
 def _expected_airflow_app(env: str) -> dict:
     return {
-        "project": "mlops",
+        "project": f"mlops-{env}",
         "sources": [
             {
                 "repoURL": "https://airflow.apache.org",
@@ -102,6 +102,8 @@ def test_exactly_five_applications_per_environment() -> None:
         "gateway-prod",
         "mlflow-dev",
         "mlflow-prod",
+        "network-policies-dev",
+        "network-policies-prod",
         "serving-dev",
         "serving-prod",
     ]

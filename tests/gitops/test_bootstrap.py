@@ -91,6 +91,7 @@ def test_upstream_versions_are_pinned_to_the_validated_crds(rendered: RenderResu
         "gateway-helm": "v1.9.0",
         "metallb": "0.16.1",
         "kube-prometheus-stack": "88.2.0",
+        "reloader": "2.2.11",
     }
     kustomization = yaml.safe_load((REPO / "bootstrap/argocd/kustomization.yaml").read_text())
     remote = [r for r in kustomization["resources"] if "://" in r]

@@ -23,10 +23,12 @@ SERVICE_CHARTS = ["mlflow", "serving", "control"]
 # Charts without workloads: the Gateway, its certificates and routes (TLS Secrets come from cert-manager).
 ROUTING_CHARTS = {"gateway"}
 SECRETS_OF = {"commit-trigger": ["airflow"], "control": ["control", "serving", "airflow"]}
+# Charts that run no pod (and so read no Secret).
+PODLESS_CHARTS = ["network-policies"]
 
 
 def test_charts_and_envs_are_discovered() -> None:
-    assert CHARTS == ["commit-trigger", "control", "gateway", "mlflow", "serving"]
+    assert CHARTS == ["commit-trigger", "control", "gateway", "mlflow", "network-policies", "serving"]
     assert ENVS == ["dev", "prod"]
 
 
@@ -240,7 +242,7 @@ def _secret_refs(docs: list[dict]) -> set[tuple[str, str | None]]:
 
 
 @pytest.mark.parametrize("env", ENVS)
-@pytest.mark.parametrize("app", [*(c for c in CHARTS if c not in ROUTING_CHARTS), "airflow"])
+@pytest.mark.parametrize("app", [*(c for c in CHARTS if c not in ROUTING_CHARTS | set(PODLESS_CHARTS)), "airflow"])
 def test_every_referenced_secret_is_a_sealed_secret_of_that_app(
     rendered: render.RenderResult, envs: list[dict], app: str, env: str
 ) -> None:

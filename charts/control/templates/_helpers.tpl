@@ -57,3 +57,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- fail "control: set database.url or database.existingSecret" }}
 {{- end }}
 {{- end }}
+
+{{/* The Secrets the pods read (comma-separated): Reloader restarts the Deployment when one changes. */}}
+{{- define "control.reloadSecrets" -}}
+{{- $names := list .Values.secrets.app.name .Values.secrets.gateway.name .Values.secrets.airflow.name }}
+{{- if not .Values.database.url }}
+{{- $names = append $names .Values.database.existingSecret }}
+{{- end }}
+{{- $names | uniq | join "," }}
+{{- end }}

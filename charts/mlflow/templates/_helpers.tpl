@@ -47,3 +47,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "mlflow.image" -}}
 {{- printf "%s:%s" .Values.image.repository .Values.image.tag }}
 {{- end }}
+
+{{/* The Secrets the pods read (comma-separated): Reloader restarts the Deployment when one changes. */}}
+{{- define "mlflow.reloadSecrets" -}}
+{{- list .Values.secrets.backend.name .Values.secrets.aws.name | uniq | join "," }}
+{{- end }}

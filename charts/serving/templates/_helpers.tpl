@@ -51,3 +51,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "serving.logClaimName" -}}
 {{- default (printf "%s-logs" (include "serving.fullname" .)) .Values.logVolume.existingClaim }}
 {{- end }}
+
+{{/* The Secrets the pods read (comma-separated): Reloader restarts the Deployment when one changes. */}}
+{{- define "serving.reloadSecrets" -}}
+{{- $names := list .Values.secrets.app.name .Values.secrets.aws.name }}
+{{- if and (not .Values.state.url) .Values.state.existingSecret }}
+{{- $names = append $names .Values.state.existingSecret }}
+{{- end }}
+{{- $names | uniq | join "," }}
+{{- end }}

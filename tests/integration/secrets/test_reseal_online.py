@@ -32,6 +32,8 @@ from ops.seal.keys import load_private_keys, load_public_key
 from ops.seal.manifest import dump, seal_into, unseal
 import yaml
 args = sys.argv[1:]
+if "--context" in args:  # kubeconfig context: this stand-in is the cluster of every context
+    i = args.index("--context"); del args[i:i + 2]
 ns = args[args.index("--controller-namespace") + 1]
 name = args[args.index("--controller-name") + 1]
 if (ns, name) != ("sealing", "ctrl"):
@@ -123,3 +125,42 @@ def test_online_mode_without_a_controller_is_bad_input(tmp_path: Path, controlle
         argv, env=controller["env"], capture_output=True, text=True, timeout=300, check=False
     )
     assert proc.returncode == 2 and "unreachable" in proc.stderr
+
+
+def _env_repo(tmp_path: Path, controller: dict, prod_cert: bytes) -> Path:
+    """A repository with dev (sealed for the old key) and prod environments of ops/seal/environments.yaml."""
+    repo = _repo(tmp_path, controller)
+    (repo / "certs").mkdir()
+    (repo / "certs/dev.pem").write_bytes(keygen.cert_pem(controller["old_cert"]))
+    (repo / "certs/prod.pem").write_bytes(prod_cert)
+    (repo / "ops/seal").mkdir(parents=True)
+    envs = {
+        "dev": {"cert": "certs/dev.pem", "paths": ["apps"], "context": "dev"},
+        "prod": {"cert": "certs/prod.pem", "paths": ["prod"], "context": "prod"},
+    }
+    (repo / "ops/seal/environments.yaml").write_text(yaml.safe_dump({"environments": envs}))
+    return repo
+
+
+def test_online_reseal_of_an_env_refuses_the_other_envs_controller(tmp_path: Path, controller: dict) -> None:
+    """Issue 13: online reseal ignored --env; dev secrets were re-sealed by whatever controller answered,
+    here one that serves the prod certificate."""
+    prod_cert = Path(controller["env"]["STANDIN_CERT"]).read_bytes()  # the controller kubeseal reaches
+    repo = _env_repo(tmp_path, controller, prod_cert)
+    before = {p.name: p.read_bytes() for p in (repo / "apps").iterdir()}
+    proc = _run(repo, controller["env"], "--env", "dev", "--mode", "online")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "serves the prod certificate" in proc.stderr and "--context" in proc.stderr
+    assert {p.name: p.read_bytes() for p in (repo / "apps").iterdir()} == before
+
+
+def test_online_reseal_of_an_env_after_key_renewal_updates_its_certificate(
+    tmp_path: Path, controller: dict
+) -> None:
+    _other_key, other_cert = keygen.generate(bits=2048)
+    repo = _env_repo(tmp_path, controller, keygen.cert_pem(other_cert))
+    proc = _run(repo, controller["env"], "--env", "dev", "--mode", "online")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("resealed 1 key(s)") == 3 and "certs/dev.pem" in proc.stdout
+    assert (repo / "certs/dev.pem").read_bytes() == Path(controller["env"]["STANDIN_CERT"]).read_bytes()
+    assert (repo / "certs/prod.pem").read_bytes() == keygen.cert_pem(other_cert)

@@ -1,11 +1,13 @@
 """``ops/rotate/rotate-aws-credentials.sh`` against moto in server mode (real IAM/STS HTTP endpoints).
 
 The test plays the sealed-secrets controller (it holds the dev/prod private keys and unseals the files)
-and a workload (it calls S3 with what it unsealed), so every phase runs as in a cluster.
+and a workload (it calls S3 with what it unsealed), so every phase runs as in a cluster; the cluster the
+consumer check reads (Secret, Deployment, pods) is a JSON file answered by ``tests/support/fake_kubectl.py``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -21,10 +23,12 @@ from moto.server import ThreadedMotoServer
 from ops.seal import keygen
 from ops.seal.manifest import dump, new_sealed_secret, seal_into, unseal
 from ops.seal.scheme import Scope
+from tests.support.fake_kubectl import FakeCluster
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "ops" / "rotate" / "rotate-aws-credentials.sh"
 REGION = "us-east-1"
+CONSUMERS = ("mlflow", "serving")
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +100,14 @@ class Setup:
             seal_into(doc, cert.public_key(), values)
             (self.repo / f"apps/{env}").mkdir(parents=True, exist_ok=True)
             (self.repo / f"apps/{env}/aws.yaml").write_text("# AWS credentials of MLflow\n" + dump(doc))
-            targets.append({"file": f"apps/{env}/aws.yaml", "cert": f"certs/{env}.pem"})
+            targets.append(
+                {
+                    "file": f"apps/{env}/aws.yaml",
+                    "cert": f"certs/{env}.pem",
+                    "context": env,
+                    "consumers": [f"deployment/{name}" for name in CONSUMERS],
+                }
+            )
         (self.repo / "targets.yaml").write_text(yaml.safe_dump({"users": {user: targets}}))
         for cmd in (
             ["init", "-q"],
@@ -105,10 +116,25 @@ class Setup:
         ):
             subprocess.run(["git", "-C", str(self.repo), *cmd], check=True)
         self.outputs: list[str] = []
+        self.cluster = FakeCluster(tmp / "cluster.json")
+        self.kubectl = self.cluster.kubectl(tmp)
+        long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=7)
+        for env in clusters:
+            self.cluster.put_secret(env, f"mlops-{env}", "aws-credentials", self.old_id, long_ago)
+            for name in CONSUMERS:
+                self.cluster.put_deployment(env, f"mlops-{env}", name, long_ago + dt.timedelta(minutes=1))
+
+    def sync(self, env: str, key_id: str, restart: tuple[str, ...] = CONSUMERS) -> None:
+        """Argo CD synced the file, the controller unsealed it, Reloader restarted ``restart``."""
+        changed = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30)
+        self.cluster.put_secret(env, f"mlops-{env}", "aws-credentials", key_id, changed)
+        for name in restart:
+            self.cluster.put_deployment(env, f"mlops-{env}", name, changed + dt.timedelta(seconds=5))
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         argv = ["bash", str(SCRIPT), "--user", self.user, "--root", str(self.repo)]
-        argv += ["--targets", str(self.repo / "targets.yaml"), "--verify-timeout", "5", *args]
+        argv += ["--targets", str(self.repo / "targets.yaml"), "--verify-timeout", "5"]
+        argv += ["--kubectl", str(self.kubectl), *args]
         proc = subprocess.run(
             argv,
             env=env or _admin_env(self.moto_url, self.state_dir),
@@ -171,6 +197,8 @@ def test_full_rotation_then_finalize_deletes_only_the_old_key(
     new_id, new_secret = s.workload_uses("prod")
     assert new_id in keys and s.unsealed("dev")["AWS_ACCESS_KEY_ID"].decode() == new_id
 
+    for env in ("dev", "prod"):
+        s.sync(env, new_id)
     resumed = s.run("--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert s.keys() == {s.old_id: "Inactive", new_id: "Active"}
@@ -212,7 +240,13 @@ def test_sts_failure_after_create_rolls_back_and_keeps_the_old_key(
     assert not (s.state_dir / f"{s.user}.json").exists()
     retry = s.run("--deactivate-now")
     assert retry.returncode == 0, retry.stderr
-    assert list(s.keys().values()).count("Inactive") == 1
+    assert set(s.keys().values()) == {"Active"}, "no consumer restarted yet: the old key stays active"
+    (new_id,) = set(s.keys()) - {s.old_id}
+    for env in ("dev", "prod"):
+        s.sync(env, new_id)
+    deactivated = s.run("--resume", "--deactivate-now")
+    assert deactivated.returncode == 0, deactivated.stderr
+    assert s.keys() == {s.old_id: "Inactive", new_id: "Active"}
     s.assert_no_secret_printed()
 
 
@@ -257,6 +291,8 @@ def test_crash_between_seal_and_deactivate_leaves_working_keys_and_resumes(
     assert again.returncode == 2 and "in progress" in again.stderr
     early = s.run("--finalize")
     assert early.returncode == 2 and s.keys() == keys, "finalize must not delete an active old key"
+    for env in ("dev", "prod"):
+        s.sync(env, new_id)
     resumed = s.run("--resume", "--deactivate-now", "--grace-hours", "0")
     assert resumed.returncode == 0, resumed.stderr
     assert s.keys() == {new_id: "Active"}
@@ -314,3 +350,53 @@ def test_finalize_without_saved_state_deletes_only_the_single_inactive_key(
     assert done.returncode == 0, done.stderr
     assert s.keys() == {s.old_id: "Active"}
     s.assert_no_secret_printed()
+
+
+def test_a_use_of_the_new_key_does_not_deactivate_while_a_consumer_still_runs_the_old_one(
+    tmp_path: Path, moto_url: str, clusters
+) -> None:
+    """Issue 13: the old key was deactivated as soon as any use of the new one was seen."""
+    s = Setup(tmp_path, moto_url, clusters, "rotate-consumers")
+    assert s.run().returncode == 0
+    new_id, new_secret = s.workload_uses("prod")  # IAM now reports the new key used (by S3)
+    s.sync("prod", new_id)
+    s.sync("dev", new_id, restart=("mlflow",))  # Reloader has not restarted dev's gateway yet
+
+    waiting = s.run("--resume")
+    assert waiting.returncode == 0, waiting.stderr
+    assert set(s.keys().values()) == {"Active"}, "deactivated while dev's gateway still holds the old key"
+    assert "deployment/serving" in waiting.stdout and "mlops-dev/aws-credentials" in waiting.stdout
+    assert _identity(moto_url, s.old_id, s.old_secret) == s.arn
+
+    s.sync("dev", new_id)
+    done = s.run("--resume")
+    assert done.returncode == 0, done.stderr
+    assert s.keys() == {s.old_id: "Inactive", new_id: "Active"}
+    s.assert_no_secret_printed(new_secret)
+
+
+def test_kill_before_sealing_is_rolled_back_by_resume(tmp_path: Path, moto_url: str, clusters) -> None:
+    """A kill -9 after CreateAccessKey but before the sealed phase: --resume deletes the new key and
+    restores the files; the old key stays the only, working one."""
+    s = Setup(tmp_path, moto_url, clusters, "rotate-kill-created")
+    before = s.snapshot()
+    env = _admin_env(moto_url, s.state_dir)
+    env["AWS_ENDPOINT_URL_STS"] = "http://127.0.0.1:9"  # verification retries: time to kill in 'created'
+    argv = ["bash", str(SCRIPT), "--user", s.user, "--root", str(s.repo)]
+    argv += ["--targets", str(s.repo / "targets.yaml"), "--verify-timeout", "600"]
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while len(s.keys()) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(s.keys()) == 2, "the new key was never created"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert s.run().returncode == 2, "a second rotation must not start over a half-done one"
+    resumed = s.run("--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "rolled back" in resumed.stdout
+    assert s.keys() == {s.old_id: "Active"} and s.snapshot() == before
+    assert _identity(moto_url, s.old_id, s.old_secret) == s.arn
+    assert s.run("--dry-run").returncode == 0, "a new rotation may start"
