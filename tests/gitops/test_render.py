@@ -242,7 +242,9 @@ def _secret_refs(docs: list[dict]) -> set[tuple[str, str | None]]:
 
 
 @pytest.mark.parametrize("env", ENVS)
-@pytest.mark.parametrize("app", [*(c for c in CHARTS if c not in ROUTING_CHARTS | set(PODLESS_CHARTS)), "airflow"])
+@pytest.mark.parametrize(
+    "app", [*(c for c in CHARTS if c not in ROUTING_CHARTS | set(PODLESS_CHARTS)), "airflow"]
+)
 def test_every_referenced_secret_is_a_sealed_secret_of_that_app(
     rendered: render.RenderResult, envs: list[dict], app: str, env: str
 ) -> None:

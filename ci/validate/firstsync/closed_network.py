@@ -34,6 +34,7 @@ CHART_IMAGE_VALUES: dict[str, tuple[str, ...]] = {
         "prometheus-node-exporter.image.registry",
     ),
     "nfs-subdir-external-provisioner": ("image.repository",),
+    "reloader": ("image.repository",),
 }
 # Charts the dry run renders itself: their images are checked in the render.
 RENDERED_CHARTS = {"airflow"}
