@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ci.validate.firstsync import cnpg
 from ci.validate.workloads import containers, pod_template
 
 # API groups served by the API server itself: their kinds need no CRD.
@@ -82,7 +83,7 @@ def provides(doc: dict, namespace: str) -> set[str]:
         out.add(f"crd:{spec.get('group')}/{(spec.get('names') or {}).get('kind')}")
     if doc["kind"] == "SealedSecret":
         out.add(key("Secret", namespace, name))
-    return out
+    return out | cnpg.provides(doc, namespace)
 
 
 def _pod_needs(pod: dict, ns: str) -> list[Need]:
@@ -176,4 +177,4 @@ def needs(doc: dict, ns: str) -> list[Need]:
     if kind == "ConfigMap":
         for name, text in (doc.get("data") or {}).items():
             out += url_needs(str(text), ns, f"data {name}")
-    return out
+    return out + [Need(*need) for need in cnpg.needs(doc, ns)]
