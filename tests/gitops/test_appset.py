@@ -92,7 +92,7 @@ def _expected_airflow_app(env: str) -> dict:
     }
 
 
-def test_exactly_four_applications_per_environment() -> None:
+def test_exactly_five_applications_per_environment() -> None:
     assert sorted(_by_name()) == [
         "airflow-dev",
         "airflow-prod",
@@ -100,9 +100,26 @@ def test_exactly_four_applications_per_environment() -> None:
         "control-prod",
         "mlflow-dev",
         "mlflow-prod",
+        "postgres-dev",
+        "postgres-prod",
         "serving-dev",
         "serving-prod",
     ]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_postgres_application_never_deletes_a_database(env: str) -> None:
+    """No prune, no resources finalizer: removing a Cluster from git or deleting the Application keeps
+    the data; the chart and the env's backup credentials are its two sources."""
+    app = _by_name()[f"postgres-{env}"]
+    expected = _expected_chart_app("postgres", env, "-1")
+    assert app["spec"]["sources"] == expected["sources"]
+    assert app["spec"]["destination"] == expected["destination"]
+    policy = app["spec"]["syncPolicy"]
+    assert policy["automated"] == {"prune": False, "selfHeal": True}
+    assert "ServerSideApply=true" in policy["syncOptions"]
+    assert policy["managedNamespaceMetadata"] == SYNC_POLICY["managedNamespaceMetadata"]
+    assert "finalizers" not in app["metadata"]
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -142,7 +159,7 @@ def test_mlflow_syncs_before_airflow_and_serving() -> None:
 def test_generated_applications_pass_the_crd_schema_and_policies(report: pipeline.Report) -> None:
     generated = [f for f in report.findings if "(generated)" in f.source]
     assert generated == []
-    assert len(report.applications) == 8
+    assert len(report.applications) == 10
 
 
 def _appset() -> dict:

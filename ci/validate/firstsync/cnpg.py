@@ -29,6 +29,8 @@ OPERATOR_CHARTS: dict[str, set[str]] = {
     "plugin-barman-cloud": {f"crd:{PLUGIN_GROUP}/ObjectStore"},
 }
 SERVICE_SUFFIXES = ("rw", "ro", "r")
+# Keys of the generated <cluster>-app Secret (CloudNativePG 1.30, "Connecting from an application").
+APP_SECRET_KEYS = {"username", "password", "host", "port", "dbname", "uri", "jdbc-uri", "pgpass"}
 
 
 def _is(doc: dict, group: str, kind: str) -> bool:
@@ -84,4 +86,5 @@ def needs(doc: dict, ns: str) -> list[tuple[str, str, str]]:
         for field in ("accessKeyId", "secretAccessKey", "region", "sessionToken"):
             if secret := (creds.get(field) or {}).get("name"):
                 out.append(("secret", f"Secret/{ns}/{secret}", f"s3Credentials {field}"))
-    return out
+    # one need per key: the first field that names a Secret says why
+    return list({need[1]: need for need in reversed(out)}.values())[::-1]
