@@ -3,11 +3,19 @@ every database client reading the Secret the operator generates for its Cluster.
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
-from ci.validate import render
+from ci.validate import pipeline, render, schemas
 from ci.validate.firstsync import cnpg
-from tests.gitops.helpers import find, objects
+from ci.validate.firstsync.run import dry_run
+from ci.validate.manifests import Manifest, parse_documents
+from ci.validate.settings import REPO, Settings
+from tests.gitops.helpers import FIXTURES, find, objects
+
+RESTORE = FIXTURES / "restore"
 
 CLUSTERS = {
     "dev": {"mlflow-db": "mlflow", "airflow-db": "airflow"},
@@ -101,3 +109,50 @@ def test_service_charts_read_the_generated_secret(
 def test_no_chart_or_sealed_url_names_the_old_postgres_host(rendered: render.RenderResult) -> None:
     texts = [str(m.doc) for m in rendered.manifests]
     assert not [t for t in texts if "postgres.mlops-" in t]
+
+
+def _render(settings: Settings, chart: str, env: str, *extra: Path) -> list[Manifest]:
+    directory = REPO / "charts" / chart
+    cmd = [settings.helm, "template", chart, str(directory), "--namespace", f"mlops-{env}"]
+    for values in (directory / "values/base.yaml", directory / f"values/{env}.yaml", *extra):
+        cmd += ["-f", str(values)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return parse_documents(proc.stdout, f"rendered/{chart}-{env}.yaml")
+
+
+def _replace(rendered: render.RenderResult, renders: dict[str, list[Manifest]]) -> list[Manifest]:
+    return [m for m in rendered.manifests if m.source not in renders] + [
+        m for ms in renders.values() for m in ms
+    ]
+
+
+def test_the_documented_restore_validates_and_syncs(
+    settings: Settings, rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    """The restore of docs/operations.md: the recovering Cluster passes the CRD schema, reads the old
+    Cluster's backups through the same ObjectStore, and MLflow pointed at its Secret syncs; pointed at
+    it without the restored Cluster, the dry run names the Secret nothing produces."""
+    postgres = _render(settings, "postgres", "prod", RESTORE / "postgres-prod.yaml")
+    mlflow = _render(settings, "mlflow", "prod", RESTORE / "mlflow-prod.yaml")
+    assert schemas.validate_all(postgres, settings.crd_dir, settings.k8s_version) == []
+    restored = next(m.doc for m in postgres if m.doc["metadata"]["name"] == "mlflow-db-r1")
+    assert restored["spec"]["bootstrap"]["recovery"] == {
+        "source": "mlflow-db",
+        "database": "mlflow",
+        "owner": "mlflow",
+        "recoveryTarget": {"targetTime": "2026-11-30T10:00:00Z"},
+    }
+    (origin,) = restored["spec"]["externalClusters"]
+    assert origin["plugin"]["parameters"] == {
+        "barmanObjectName": "postgres-backup",
+        "serverName": "mlflow-db",
+    }
+    both = {"rendered/postgres-prod.yaml": postgres, "rendered/mlflow-prod.yaml": mlflow}
+    dry = dry_run(REPO, _replace(rendered, both), report.applications, [], known=[])
+    assert [str(f) for f in dry.findings] == []
+    alone = dry_run(
+        REPO, _replace(rendered, {"rendered/mlflow-prod.yaml": mlflow}), report.applications, [], known=[]
+    )
+    lines = [str(f) for f in alone.findings]
+    assert lines and all("needs Secret/mlops-prod/mlflow-db-r1-app" in ln for ln in lines), lines
+    assert any("Deployment/mlops-prod/mlflow: [first-sync:secret]" in ln for ln in lines)
