@@ -156,3 +156,34 @@ def test_the_documented_restore_validates_and_syncs(
     lines = [str(f) for f in alone.findings]
     assert lines and all("needs Secret/mlops-prod/mlflow-db-r1-app" in ln for ln in lines), lines
     assert any("Deployment/mlops-prod/mlflow: [first-sync:secret]" in ln for ln in lines)
+
+
+@pytest.mark.parametrize(
+    ("spec", "secrets"),
+    [
+        ({}, {"Secret/ns/db-app"}),
+        ({"enableSuperuserAccess": True}, {"Secret/ns/db-app", "Secret/ns/db-superuser"}),
+        # an initdb that names its own Secret: the operator generates no <cluster>-app
+        ({"bootstrap": {"initdb": {"database": "x", "owner": "x", "secret": {"name": "mine"}}}}, set()),
+    ],
+)
+def test_what_a_cluster_gives_depends_on_its_spec(spec: dict, secrets: set[str]) -> None:
+    doc = {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": {"name": "db"}, "spec": spec}
+    given = cnpg.provides(doc, "ns")
+    assert {k for k in given if k.startswith("Secret/")} == secrets
+    assert {k for k in given if k.startswith("Service/")} == {
+        "Service/ns/db-rw",
+        "Service/ns/db-ro",
+        "Service/ns/db-r",
+    }
+    needs = cnpg.needs(doc, "ns")
+    assert needs == ([("secret", "Secret/ns/mine", "bootstrap initdb secret")] if not secrets else [])
+    pooler = {
+        "apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "Pooler",
+        "metadata": {"name": "db-pool"},
+        "spec": {},
+    }
+    assert cnpg.provides(pooler, "ns") == {"Service/ns/db-pool"}
+    # another group's Cluster kind is not CloudNativePG's
+    assert cnpg.provides({**doc, "apiVersion": "example.internal/v1"}, "ns") == set()
