@@ -33,25 +33,18 @@ seal() {
   "$PY" -m ops.seal seal --cert "$cert" --namespace "$namespace" --name "$name" --from-env-file "$src" -o "$file"
 }
 
-pg="postgres.$ns.svc.cluster.local:5432"
 api_key=$(rand 32); slack="https://hooks.slack.com/services/T00000000/B00000000/$(rand 18)"
 # One IAM identity per workload (IAM users mlops-$env-mlflow, -gateway, -airflow of ops/rotate/targets.yaml).
 aws_pair() { printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$(akid)" "$(rand 30)"; }
 
-printf 'MLFLOW_BACKEND_STORE_URI=postgresql+psycopg2://mlflow:%s@%s/mlflow\n' "$(rand 24)" "$pg" \
-  | seal "$ns" mlflow-backend "$out/mlflow/mlflow-backend.yaml"
+# No database credentials here: CloudNativePG generates them (Secret <cluster>-app of charts/postgres's
+# Clusters, read by MLflow, Airflow, the gateway and the control API).
 aws_pair | seal "$ns" mlflow-aws "$out/mlflow/mlflow-aws.yaml"
 
 printf 'INTERNAL_API_KEY=%s\nSLACK_WEBHOOK_URL=%s\n' "$api_key" "$slack" \
   | seal "$ns" serving-app "$out/serving/serving-app.yaml"
 aws_pair | seal "$ns" serving-aws "$out/serving/serving-aws.yaml"
-if [ "$env" = prod ]; then
-  printf 'SERVING_STATE_URL=postgresql+psycopg2://serving:%s@%s/serving\n' "$(rand 24)" "$pg" \
-    | seal "$ns" serving-state "$out/serving/serving-state.yaml"
-fi
 
-printf 'connection=postgresql://airflow:%s@%s/airflow\n' "$(rand 24)" "$pg" \
-  | seal "$ns" airflow-metadata "$out/airflow/airflow-metadata.yaml"
 printf 'fernet-key=%s\n' "$("$PY" -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')" \
   | seal "$ns" airflow-fernet-key "$out/airflow/airflow-fernet-key.yaml"
 printf 'api-secret-key=%s\n' "$(rand 32)" | seal "$ns" airflow-api-secret-key "$out/airflow/airflow-api-secret-key.yaml"
@@ -78,10 +71,10 @@ printf 'SLACK_WEBHOOK_URL=%s\n' "$slack" | seal "$ns" commit-trigger "$out/airfl
 # password from commit-trigger (charts/control values.secrets), so those stay in one place.
 printf 'CONTROL_API_KEYS=backend:%s\nCONTROL_READ_API_KEYS=dashboard:%s\nCALLBACK_SIGNING_SECRETS=%s\n' \
   "$(rand 32)" "$(rand 32)" "$(rand 32)" | seal "$ns" control-app "$out/control/control-app.yaml"
-if [ "$env" = prod ]; then
-  printf 'CONTROL_DATABASE_URL=postgresql+psycopg2://control:%s@%s/control\n' "$(rand 24)" "$pg" \
-    | seal "$ns" control-db "$out/control/control-db.yaml"
-fi
+
+# PostgreSQL backups (charts/postgres ObjectStore): their own S3 identity, only the bucket's postgres/ prefix.
+printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$(akid)" "$(rand 30)" \
+  | seal "$ns" postgres-backup-aws "$out/postgres/postgres-backup-aws.yaml"
 
 if [ "$env" = prod ]; then
   printf 'slack-token=xoxb-%s\n' "$(rand 36)" \

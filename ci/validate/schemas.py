@@ -19,6 +19,9 @@ from ci.validate.manifests import Manifest
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+# CRDs of charts the platform installs that ../shared/vendor/crds lacks, kept in this repository
+# (upstream files, unmodified; ci/crds/README.md names their tags and sha256).
+REPO_CRDS = Path(__file__).resolve().parents[1] / "crds"
 # Kinds that only tools read, never the API server.
 _TOOL_KINDS = {("kustomize.config.k8s.io", "Kustomization"), ("kustomize.config.k8s.io", "Component")}
 
@@ -131,6 +134,8 @@ def validate_manifest(m: Manifest, crd_dir: Path | None, k8s_version: str) -> li
     validator = None
     if crd_dir is not None:
         validator = _cr_validator(crd_dir, group, version, kind)
+    if validator is None:
+        validator = _cr_validator(REPO_CRDS, group, version, kind)
     if validator is None:
         validator = _core_validator(k8s_version, api_version, kind)
     if validator is None:

@@ -104,9 +104,26 @@ def test_exactly_five_applications_per_environment() -> None:
         "mlflow-prod",
         "network-policies-dev",
         "network-policies-prod",
+        "postgres-dev",
+        "postgres-prod",
         "serving-dev",
         "serving-prod",
     ]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_postgres_application_never_deletes_a_database(env: str) -> None:
+    """No prune, no resources finalizer: removing a Cluster from git or deleting the Application keeps
+    the data; the chart and the env's backup credentials are its two sources."""
+    app = _by_name()[f"postgres-{env}"]
+    expected = _expected_chart_app("postgres", env, "-1")
+    assert app["spec"]["sources"] == expected["sources"]
+    assert app["spec"]["destination"] == expected["destination"]
+    policy = app["spec"]["syncPolicy"]
+    assert policy["automated"] == {"prune": False, "selfHeal": True}
+    assert "ServerSideApply=true" in policy["syncOptions"]
+    assert policy["managedNamespaceMetadata"] == SYNC_POLICY["managedNamespaceMetadata"]
+    assert "finalizers" not in app["metadata"]
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

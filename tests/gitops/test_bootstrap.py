@@ -92,7 +92,17 @@ def test_upstream_versions_are_pinned_to_the_validated_crds(rendered: RenderResu
         "metallb": "0.16.1",
         "kube-prometheus-stack": "88.2.0",
         "reloader": "2.2.11",
+        "cloudnative-pg": "0.29.0",
+        "plugin-barman-cloud": "0.7.0",
     }
+    apps = {d["metadata"]["name"]: d for d in objects(rendered, "kustomize-bootstrap_platform")}
+    # operator 1.30.0: the version of the vendored postgresql.cnpg.io CRDs; the plugin's ObjectStore CRD
+    # is kept in ci/crds at the plugin's tag
+    operator = apps["cloudnative-pg"]["spec"]["source"]["helm"]["valuesObject"]["image"]
+    assert operator == {"repository": "ghcr.io/cloudnative-pg/cloudnative-pg", "tag": "1.30.0"}
+    plugin = apps["barman-cloud"]["spec"]["source"]["helm"]["valuesObject"]
+    assert plugin["image"]["tag"] == plugin["sidecarImage"]["tag"] == "v0.13.0"
+    assert "`v0.13.0`" in (REPO / "ci/crds/README.md").read_text()
     kustomization = yaml.safe_load((REPO / "bootstrap/argocd/kustomization.yaml").read_text())
     remote = [r for r in kustomization["resources"] if "://" in r]
     assert remote == ["https://raw.githubusercontent.com/argoproj/argo-cd/v3.5.1/manifests/install.yaml"]

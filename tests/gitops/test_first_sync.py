@@ -11,10 +11,12 @@ import pytest
 import yaml
 
 from ci.validate import pipeline, render
+from ci.validate.firstsync import check, plan
 from ci.validate.firstsync.bootstrap_steps import sealed_service_hosts
 from ci.validate.firstsync.closed_network import CHART_IMAGE_VALUES, allowed_registries, chart_image_problems
 from ci.validate.firstsync.plan import chart_name
-from ci.validate.firstsync.run import DryRun, dry_run, known_blockers
+from ci.validate.firstsync.needs import needs
+from ci.validate.firstsync.run import DryRun, _by_source, dry_run, known_blockers
 from ci.validate.manifests import Manifest, load_file, parse_documents
 from ci.validate.podsecurity import restricted_violations
 from ci.validate.settings import REPO, Settings
@@ -35,6 +37,14 @@ def _run(
     for source, objs in (extra or {}).items():
         manifests += [Manifest(source, m.doc) for m in objs]
     return dry_run(repo, manifests, report.applications, [], known=[] if known is None else known)
+
+
+def _sources(rendered: render.RenderResult) -> dict[str, list[Manifest]]:
+    return _by_source(list(rendered.manifests), [])
+
+
+def _root() -> dict:
+    return load_file(REPO / "bootstrap" / "root-app.yaml", REPO)[0].doc
 
 
 def _lines(result: DryRun) -> list[str]:
@@ -70,7 +80,8 @@ def test_the_root_app_before_the_reseal_stalls_on_every_sealed_secret(
     assert "SealedSecret/argocd/argocd-notifications-secret" in first
     assert "Application argocd-config" in first
     assert "applied only later, by README line" in first and "seal-env.sh prod" in first
-    assert any("SealedSecret/mlops-dev/mlflow-backend" in ln for ln in sealing)
+    assert any("SealedSecret/mlops-dev/mlflow-aws" in ln for ln in sealing)
+    assert any("SealedSecret/mlops-dev/postgres-backup-aws" in ln for ln in sealing)
 
 
 def test_a_missing_secret_and_service_name_the_object(
@@ -123,20 +134,111 @@ def test_a_certificate_in_the_same_wave_as_its_cluster_issuer(
     assert "needs ClusterIssuer/internal-ca" in lines[0]
 
 
-@pytest.mark.parametrize(
-    ("rule", "needle"),
-    [
-        ("first-sync:service", "needs Service/mlops-dev/postgres:"),
-        ("first-sync:service", "needs Service/mlops-prod/postgres:"),
-    ],
-)
-def test_listed_blockers_are_found(report: pipeline.Report, rule: str, needle: str) -> None:
-    """Blockers issue 13 lists that this branch has not removed: the dry run finds them today."""
-    assert any(f.rule == rule and needle in str(f) for f in report.first_sync.known)
+def test_no_blockers_are_listed_any_more() -> None:
+    """Issue 13's last listed blocker (postgres.<ns>.svc, which nothing deployed) is gone: CloudNativePG."""
+    assert known_blockers() == []
+
+
+def test_database_secrets_and_services_come_from_the_env_cluster(
+    rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    """Every app reads the Secret CloudNativePG generates for its Cluster in postgres-<env>, and the
+    URI inside it names <cluster>-rw, which the same Cluster gives; the operator and the plugin that
+    serve those Clusters sync before the MLOps apps exist."""
+    dry = report.first_sync
+    order = "\n".join(dry.order)
+    assert order.index("Application cloudnative-pg") < order.index("Application barman-cloud")
+    assert order.index("Application barman-cloud") < order.index("Application mlops-apps")
+    assert order.index("Application mlops-apps") < order.index("Application postgres-dev")
+    clusters = {
+        "dev": ["mlflow-db", "airflow-db"],
+        "prod": ["mlflow-db", "airflow-db", "serving-db", "control-db"],
+    }
+    steps, _ = plan.build(REPO, _sources(rendered), report.applications, _root())
+    given = check.everything(steps)
+    for env, names in clusters.items():
+        for cluster in names:
+            assert given[f"Secret/mlops-{env}/{cluster}-app"].startswith(f"Application postgres-{env} ")
+            assert given[f"Service/mlops-{env}/{cluster}-rw"].startswith(f"Application postgres-{env} ")
+    readers = {}
+    for step in steps:
+        for item in step.items:
+            for need in needs(item.manifest.doc, item.namespace):
+                if need.key.endswith("-db-app"):
+                    readers.setdefault(need.key, set()).add(step.name.split(" ")[1])
+    assert readers == {
+        "Secret/mlops-dev/mlflow-db-app": {"mlflow-dev"},
+        "Secret/mlops-dev/airflow-db-app": {"airflow-dev"},
+        "Secret/mlops-prod/mlflow-db-app": {"mlflow-prod"},
+        "Secret/mlops-prod/airflow-db-app": {"airflow-prod"},
+        "Secret/mlops-prod/serving-db-app": {"serving-prod"},
+        "Secret/mlops-prod/control-db-app": {"control-prod"},
+    }
+
+
+def test_a_database_nothing_produces_names_the_object_and_rule(
+    rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    """The tree before CloudNativePG (postgres.<ns>.svc) and a Secret of a Cluster that does not exist."""
+    extra = {"rendered/mlflow-dev.yaml": load_file(NEGATIVE / "first-sync-database-not-produced.yaml")}
+    lines = _lines(_run(rendered, report, extra=extra))
+    assert lines == [
+        "rendered/mlflow-dev.yaml: Deployment/mlops-dev/reads-missing-database: [first-sync:service] "
+        "Application mlflow-dev (wave 0) (Sync wave 0): needs Service/mlops-dev/postgres (container app env "
+        "LEGACY_DATABASE_URL URL "
+        "postgresql+psycopg2://mlflow@postgres.mlops-dev.svc.cluster.local:5432/mlflow): "
+        "nothing in the first sync creates it",
+        "rendered/mlflow-dev.yaml: Deployment/mlops-dev/reads-missing-database: [first-sync:secret] "
+        "Application mlflow-dev (wave 0) (Sync wave 0): needs Secret/mlops-dev/orders-db-app "
+        "(container app env DATABASE_URL): nothing in the first sync creates it",
+    ]
+
+
+def test_cnpg_objects_that_name_nothing_fail(rendered: render.RenderResult, report: pipeline.Report) -> None:
+    extra = {"rendered/postgres-dev.yaml": load_file(NEGATIVE / "first-sync-cnpg-dangling.yaml")}
+    lines = _lines(_run(rendered, report, extra=extra))
+    assert len(lines) == 3, lines
+    assert "Cluster/mlops-dev/orders-db: [first-sync:objectstore]" in lines[0]
+    assert "needs ObjectStore/mlops-dev/no-such-store (plugins barmanObjectName)" in lines[0]
+    assert "ScheduledBackup/mlops-dev/nightly-of-nothing: [first-sync:cluster]" in lines[1]
+    assert "needs Cluster/mlops-dev/no-such-db (spec.cluster)" in lines[1]
+    assert "ObjectStore/mlops-dev/store-without-credentials: [first-sync:secret]" in lines[2]
+    assert "needs Secret/mlops-dev/no-such-backup-credentials (s3Credentials accessKeyId)" in lines[2]
+
+
+def test_a_cluster_before_the_operator_blocks(rendered: render.RenderResult, report: pipeline.Report) -> None:
+    """Without the cloudnative-pg Application nothing serves postgresql.cnpg.io: every Cluster blocks."""
+    manifests = [
+        m
+        for m in rendered.manifests
+        if not (m.doc.get("kind") == "Application" and m.doc["metadata"]["name"] == "cloudnative-pg")
+    ]
+    lines = _lines(dry_run(REPO, manifests, report.applications, [], known=[]))
+    crd = [ln for ln in lines if "[first-sync:crd]" in ln and "Cluster/mlops-dev/mlflow-db" in ln]
+    assert crd and "needs crd:postgresql.cnpg.io/Cluster" in crd[0], lines
+
+
+def test_db_upgrade_as_presync_would_start_before_its_service_account(
+    rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    """Why the migration is a Sync hook in wave -1: as PreSync it would run before the Sync phase creates
+    the ServiceAccount it runs as, and the first sync would stall."""
+    manifests = []
+    for m in rendered.manifests:
+        meta = m.doc.get("metadata") or {}
+        if m.source == "rendered/mlflow-dev.yaml" and meta.get("name") == "mlflow-db-upgrade":
+            annotations = {**meta["annotations"], "argocd.argoproj.io/hook": "PreSync"}
+            m = Manifest(m.source, {**m.doc, "metadata": {**meta, "annotations": annotations}})
+        manifests.append(m)
+    lines = _lines(dry_run(REPO, manifests, report.applications, [], known=[]))
+    assert len(lines) == 1, lines
+    assert "Job/mlops-dev/mlflow-db-upgrade: [first-sync:serviceaccount]" in lines[0]
+    assert "(PreSync wave -1): needs ServiceAccount/mlops-dev/mlflow" in lines[0]
+    assert "applied only later, by Application mlflow-dev (wave 0), Sync wave -1" in lines[0]
 
 
 def test_sealed_urls_name_services_of_the_first_sync() -> None:
-    assert sealed_service_hosts(REPO) == {"postgres", "mlflow", "serving"}
+    assert sealed_service_hosts(REPO) == {"mlflow", "serving"}
 
 
 def _serving_prod(settings: Settings, *extra: str, values: tuple[Path, ...] = ()) -> list[Manifest]:

@@ -198,6 +198,8 @@ def test_every_negative_fixture_is_exercised() -> None:
         "first-sync-crd-later-wave.yaml",
         "first-sync-hook-before-secret.yaml",
         "first-sync-root-pod.yaml",
+        "first-sync-database-not-produced.yaml",
+        "first-sync-cnpg-dangling.yaml",
         "values-log-volume-nfs-client.yaml",
         "values-release-tag.yaml",
         "first-sync-docker-hub-image.yaml",

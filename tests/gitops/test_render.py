@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from ci.validate import pipeline, render
+from ci.validate.firstsync import cnpg
 from ci.validate.settings import REPO
 from ops.image_tags import fields as image_tags
 from tests.gitops.helpers import find, objects
@@ -28,7 +29,7 @@ PODLESS_CHARTS = ["network-policies"]
 
 
 def test_charts_and_envs_are_discovered() -> None:
-    assert CHARTS == ["commit-trigger", "control", "gateway", "mlflow", "network-policies", "serving"]
+    assert CHARTS == ["commit-trigger", "control", "gateway", "mlflow", "network-policies", "postgres", "serving"]
     assert ENVS == ["dev", "prod"]
 
 
@@ -87,7 +88,8 @@ def test_serving_prod_is_highly_available_and_uses_postgres_state(rendered: rend
     assert not [d for d in docs if d["kind"] == "PersistentVolumeClaim"]  # log volume off: no RWX class
     container = find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
-    assert env["SERVING_STATE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "serving-state"
+    # the Secret CloudNativePG generates for Cluster serving-db (charts/postgres), key uri
+    assert env["SERVING_STATE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "serving-db-app", "key": "uri"}
     assert "LOG_DIR" not in env
     assert "replicas" not in find(docs, "Deployment")["spec"]  # the HPA owns the replica count
     dev = objects(rendered, "serving-dev")
@@ -264,9 +266,24 @@ def test_every_referenced_secret_is_a_sealed_secret_of_that_app(
             assert doc["kind"] == "SealedSecret"
             assert doc["metadata"]["namespace"] == namespace
             sealed[doc["metadata"]["name"]] = set(doc["spec"]["encryptedData"])
-    refs = _secret_refs(docs + embedded)
+    refs = _secret_refs(docs + embedded) | {
+        (need_key.rsplit("/", 1)[-1], None)
+        for d in docs
+        for rule, need_key, _ in cnpg.needs(d, namespace)
+        if rule == "secret"
+    }
     assert refs, f"{app}-{env} references no Secret"
+    # or the Secrets CloudNativePG generates for the env's Clusters (charts/postgres), with their keys
+    generated = {
+        k.rsplit("/", 1)[-1]
+        for d in objects(rendered, f"postgres-{env}")
+        for k in cnpg.provides(d, namespace)
+        if k.startswith("Secret/")
+    }
     for name, key in sorted(refs, key=str):
+        if name in generated:
+            assert key in cnpg.APP_SECRET_KEYS, f"{app}-{env}: CloudNativePG's Secret {name} has no key {key}"
+            continue
         assert name in sealed, f"{app}-{env} uses Secret {name}, which has no SealedSecret in " + ", ".join(
             f"apps/envs/{env}/secrets/{owner}/" for owner in owners
         )

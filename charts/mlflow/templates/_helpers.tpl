@@ -52,3 +52,26 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "mlflow.reloadSecrets" -}}
 {{- list .Values.secrets.backend.name .Values.secrets.aws.name | uniq | join "," }}
 {{- end }}
+
+{{/* Env of every MLflow container that opens the backend store: the server and the db-upgrade hook. */}}
+{{- define "mlflow.backendEnv" -}}
+- name: MLFLOW_BACKEND_STORE_URI
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.secrets.backend.name }}
+      key: {{ .Values.secrets.backend.uriKey }}
+- name: HOME
+  value: /tmp
+- name: MLFLOW_TMP_DIR
+  value: /tmp
+{{- end }}
+
+{{/* Labels of the db-upgrade hook Job and its pod (outside the server's selector). */}}
+{{- define "mlflow.dbUpgradeLabels" -}}
+helm.sh/chart: {{ include "mlflow.chart" . }}
+app.kubernetes.io/name: {{ include "mlflow.name" . }}-db-upgrade
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: gitops-mlops
+app.kubernetes.io/component: db-upgrade
+{{- end }}

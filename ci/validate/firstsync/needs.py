@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ci.validate.firstsync import cnpg
 from ci.validate.workloads import containers, pod_template
 
 # API groups served by the API server itself: their kinds need no CRD.
@@ -93,7 +94,7 @@ def provides(doc: dict, namespace: str) -> set[str]:
         from ci.validate.firstsync.routing import gateway_provides
 
         out |= gateway_provides(doc, namespace)
-    return out
+    return out | cnpg.provides(doc, namespace)
 
 
 def _pod_needs(pod: dict, ns: str) -> list[Need]:
@@ -191,4 +192,4 @@ def needs(doc: dict, ns: str) -> list[Need]:
     if kind == "ConfigMap":
         for name, text in (doc.get("data") or {}).items():
             out += url_needs(str(text), ns, f"data {name}")
-    return out
+    return out + [Need(*need) for need in cnpg.needs(doc, ns)]

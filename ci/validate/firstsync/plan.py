@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ci.validate.firstsync import cnpg
 from ci.validate.firstsync.bootstrap_steps import manual_steps
 from ci.validate.firstsync.needs import namespace_of
 from ci.validate.manifests import Manifest, load_file
@@ -94,6 +95,7 @@ UPSTREAM_CHARTS: dict[str, set[str]] = {
         "controller:prometheus-operator",
     },
     "nfs-subdir-external-provisioner": {"StorageClass/nfs-client"},
+    **cnpg.OPERATOR_CHARTS,
 }
 # A fresh cluster: its namespaces and a default StorageClass (PVCs that name none get it).
 CLUSTER_BASELINE = {"Namespace/default", "Namespace/kube-system", "Namespace/kube-public"}

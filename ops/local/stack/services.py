@@ -119,6 +119,13 @@ def mlflow_server(settings: StackSettings) -> Service:
     return Service("mlflow", argv, settings.mlflow_uri + "/health", env)
 
 
+def mlflow_schema_upgrade(settings: StackSettings) -> tuple[list[str], dict[str, str]]:
+    """argv and env of `mlflow db upgrade` on the server's backend store: what the chart's Sync hook Job
+    runs before the server rolls (charts/mlflow/templates/db-upgrade-job.yaml)."""
+    backend, _, env = mlflow_store(settings)
+    return [_bin("mlflow"), "db", "upgrade", backend], env
+
+
 def slack_sink(settings: StackSettings) -> Service:
     """The local Slack webhook sink writing .stack/slack.jsonl."""
     argv = [

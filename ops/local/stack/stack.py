@@ -1,7 +1,9 @@
 """The local stack: start every service, wait until healthy, stop what it started, report status."""
 
 import json
+import os
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from ops.local.stack.services import (
     control_api,
     gateway,
     mlflow_metrics_dir,
+    mlflow_schema_upgrade,
     mlflow_server,
     s3_server,
     slack_sink,
@@ -182,6 +185,24 @@ class Stack:
         process.start(service.argv, service.env, service.log_file(s), service.pid_file(s), REPO_ROOT)
         return True
 
+    def upgrade_mlflow_schema(self) -> None:
+        """`mlflow db upgrade` before the server starts, as the chart's Sync hook does in a cluster; the
+        output goes to logs/mlflow-db-upgrade.log."""
+        argv, env = mlflow_schema_upgrade(self.settings)
+        log_file = self.settings.logs_dir / "mlflow-db-upgrade.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with log_file.open("a") as out:
+            completed = subprocess.run(
+                argv,
+                env={**os.environ, **env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=self.settings.start_timeout,
+                check=False,
+            )
+        if completed.returncode != 0:
+            raise StackError(f"mlflow db upgrade failed; see {log_file}:\n" + process.tail(log_file))
+
     def _wait_healthy(self, service: Service, since: datetime | None = None) -> None:
         s = self.settings
         pid_file = service.pid_file(s)
@@ -266,6 +287,9 @@ class Stack:
         started_at: dict[str, datetime] = {}
         for service in airflow + [svc for svc in services if svc not in airflow]:
             now = datetime.now(UTC)
+            if service.name == "mlflow" and s.mode == "full" and not process.read_pid(service.pid_file(s)):
+                self.upgrade_mlflow_schema()
+                log("  upgraded MLflow's database schema (mlflow db upgrade)")
             if self._start_service(service):
                 started.append(service.name)
                 started_at[service.name] = now

@@ -80,3 +80,18 @@ def test_full_stack_down_up_keeps_registry_and_dag_runs(full_stack: RunningStack
     mlflow.set_tracking_uri(full_stack.tracking_uri)
     model = mlflow.pyfunc.load_model("models:/iris-keep@keep")
     assert len(model.predict(model.input_example)) > 0
+
+
+def test_mlflow_schema_is_upgraded_before_the_server_starts(full_stack: RunningStack) -> None:
+    """The step the chart's Sync hook runs in a cluster (`mlflow db upgrade`), run by the stack against
+    its PostgreSQL before the MLflow server started: the schema is at this MLflow's head, and running the
+    step again under the serving server changes nothing and breaks nothing."""
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    log_file = full_stack.settings.logs_dir / "mlflow-db-upgrade.log"
+    assert "Updating database tables" in log_file.read_text()
+    head = _get_latest_schema_revision()
+    assert full_stack.stack.postgres.psql("SELECT version_num FROM alembic_version", "mlflow") == head
+    full_stack.stack.upgrade_mlflow_schema()
+    assert full_stack.stack.postgres.psql("SELECT version_num FROM alembic_version", "mlflow") == head
+    assert MlflowClient(full_stack.tracking_uri).search_experiments()
