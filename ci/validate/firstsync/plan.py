@@ -37,6 +37,8 @@ UPSTREAM_CHARTS: dict[str, set[str]] = {
         "crd:acme.cert-manager.io/Challenge",
     },
     "ingress-nginx": {"IngressClass/nginx"},
+    # release loki in namespace logging (bootstrap/platform/loki.yaml): monolithic mode's Service
+    "loki": {"Service/logging/loki"},
 }
 # A fresh cluster: its namespaces and a default StorageClass (PVCs that name none get it).
 CLUSTER_BASELINE = {"Namespace/default", "Namespace/kube-system", "Namespace/kube-public"}
