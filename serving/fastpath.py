@@ -9,10 +9,11 @@ connection is closed: the rest of that body is never read); FastAPI then reads t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from serving import oip
+from serving import access, oip
 from serving.bodies import Receive, read_body
 from serving.errors import PayloadTooLarge, RequestTimeout
 from serving.predict import error_body, request_id, serve
@@ -97,12 +98,15 @@ class FastPath:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in WANTED}
         kind, model, version = target
+        arrived = time.perf_counter()
         try:
             body = await self._read(receive, headers.get("content-length"))
         except (PayloadTooLarge, RequestTimeout) as error:
             status, message = error.status, error.message
             payload = oip.error_body(message) if kind == "v2" else error_body(status, message)
-            await self._refuse(send, status, payload, request_id(headers))
+            rid = request_id(headers)
+            access.log_request(rid, kind, model, status, (), time.perf_counter() - arrived)
+            await self._refuse(send, status, payload, rid)
             return
         status, payload, extra = await serve(self.get_gateway(), kind, model, body, headers, version)
         await self._send(send, status, payload, extra)
