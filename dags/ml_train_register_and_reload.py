@@ -134,9 +134,10 @@ def ml_train_register_and_reload() -> None:
     @task(retries=0)
     def plan_train(plan: dict[str, Any]) -> dict[str, Any]:
         """The train pod: profile, argv, env."""
-        run_id = get_current_context()["run_id"]
+        context = get_current_context()
         mlflow = connections.mlflow_uri(SETTINGS)
-        return plan_train_pod(SETTINGS, plan["config"], mlflow, run_id, plan["git_commit"])
+        run_id, dag_id = context["run_id"], context["dag"].dag_id
+        return plan_train_pod(SETTINGS, plan["config"], mlflow, run_id, plan["git_commit"], dag_id)
 
     @task.short_circuit(retries=0)
     def quality_gate(plan: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any] | bool:
@@ -178,7 +179,14 @@ def ml_train_register_and_reload() -> None:
         }
         mlflow = connections.mlflow_uri(SETTINGS)
         return plan_register_pod(
-            SETTINGS, plan["config"], trained["run_id"], tags, mlflow, context["run_id"], plan["git_commit"]
+            SETTINGS,
+            plan["config"],
+            trained["run_id"],
+            tags,
+            mlflow,
+            context["run_id"],
+            plan["git_commit"],
+            context["dag"].dag_id,
         )
 
     @task(retries=0)
