@@ -80,7 +80,13 @@ def test_upstream_versions_are_pinned_to_the_validated_crds(rendered: RenderResu
         for d in objects(rendered, "kustomize-bootstrap_platform")
         if d["kind"] == "Application" and "chart" in d["spec"]["source"]
     }
-    assert charts == {"sealed-secrets": "2.18.5", "cert-manager": "v1.21.1", "ingress-nginx": "4.14.1"}
+    assert charts == {
+        "sealed-secrets": "2.18.5",
+        "cert-manager": "v1.21.1",
+        "ingress-nginx": "4.14.1",
+        "loki": "18.11.0",
+        "alloy": "1.11.1",
+    }
     kustomization = yaml.safe_load((REPO / "bootstrap/argocd/kustomization.yaml").read_text())
     remote = [r for r in kustomization["resources"] if "://" in r]
     assert remote == ["https://raw.githubusercontent.com/argoproj/argo-cd/v3.5.1/manifests/install.yaml"]
