@@ -282,7 +282,7 @@ def test_the_pods_carry_the_airflow_ids_their_log_lines_name(rendered_workers, t
         "train": plan_train_pod(settings, config, uri, "manual__1", None, dag_id),
         "register": plan_register_pod(settings, config, "a" * 32, {}, uri, "manual__1", None, dag_id),
     }
-    assert set(specs) <= set(dagbag.get_dag(dag_id).task_ids)
+    assert set(specs) <= set(dagbag.dags[dag_id].task_ids)
     for task, spec in specs.items():
         env = {e.name: e.value for e in build_pod(spec, settings).spec.containers[0].env}
         ids = (env["AIRFLOW_DAG_RUN_ID"], env["AIRFLOW_DAG_ID"], env["AIRFLOW_TASK_ID"])
