@@ -105,7 +105,8 @@ class FastPath:
             status, message = error.status, error.message
             payload = oip.error_body(message) if kind == "v2" else error_body(status, message)
             rid = request_id(headers)
-            access.log_request(rid, kind, model, status, (), time.perf_counter() - arrived)
+            if self.get_gateway().settings.access_log:
+                access.log_request(rid, kind, model, status, (), time.perf_counter() - arrived)
             await self._refuse(send, status, payload, rid)
             return
         status, payload, extra = await serve(self.get_gateway(), kind, model, body, headers, version)

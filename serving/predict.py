@@ -94,7 +94,8 @@ async def serve(
         status, payload, extra = error_reply(kind, 500, "internal error", rid)
     else:
         extra.append(("x-request-id", rid))
-    access.log_request(rid, kind, model, status, extra, time.perf_counter() - arrived)
+    if gateway.settings.access_log:
+        access.log_request(rid, kind, model, status, extra, time.perf_counter() - arrived)
     return status, payload, extra
 
 

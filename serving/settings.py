@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("SLACK_WEBHOOK_URL", "slack_webhook_url")
     )
     log_dir: str | None = Field(default=None, validation_alias=AliasChoices("LOG_DIR", "log_dir"))
+    access_log: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("SERVING_ACCESS_LOG", "access_log"),
+        description="one JSON access line per predict request (serving/access.py); false: metrics only",
+    )
     grafana_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("GRAFANA_URL", "grafana_url"),

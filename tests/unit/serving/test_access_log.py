@@ -5,6 +5,7 @@ model version loaded from disk into a variant, no MLflow server."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from fastapi.testclient import TestClient
 from loguru import logger
 from mlflow.pyfunc import PythonModel
 
-from serving import logs
+from serving import access, logs
 from serving.app import create_app
 from serving.config import parse_config
 from serving.model import build_model
@@ -151,3 +152,51 @@ def test_client_errors_and_refused_bodies_get_an_access_line_too(client):
     assert "variant" not in by_id["r404"]  # no variant answered: null fields are left out of the line
     assert by_id["r413"]["status"] == 413 and by_id["r413"]["protocol"] == "v2"
     assert too_big.headers["x-request-id"] == "r413"
+
+
+@pytest.fixture
+def production_logging():
+    """serving.logs as `python -m serving` sets it up; loguru's default handler back afterwards."""
+    yield logs.setup
+    access.write_directly(None)
+    logger.remove()
+    logger.add(sys.stderr)
+
+
+def test_after_setup_the_line_goes_straight_to_stdout_in_the_same_shape(
+    client, production_logging, capsys, tmp_path
+):
+    production_logging("INFO", None, "replica-7")
+    capsys.readouterr()
+    answer = client.post("/v1/models/sums/predict", json=GOOD, headers={"X-Request-ID": "direct-1"})
+    lines = [orjson.loads(line) for line in capsys.readouterr().out.splitlines() if '"access"' in line]
+    [line] = lines
+    assert answer.headers["x-request-id"] == "direct-1"
+    assert (line["request_id"], line["replica"], line["logger"], line["level"]) == (
+        "direct-1",
+        "replica-7",
+        "serving.access",
+        "INFO",
+    )
+    assert (line["model"], line["variant"], line["version"], line["status"]) == ("sums", "a", "3", 200)
+    # with a LOG_DIR file sink the line goes through loguru, so the file gets it too
+    production_logging("INFO", str(tmp_path / "logs"), "replica-7")
+    client.post("/v1/models/sums/predict", json=GOOD, headers={"X-Request-ID": "to-file"})
+    logger.complete()
+    written = "".join(p.read_text() for p in (tmp_path / "logs").glob("*.jsonl"))
+    assert '"request_id":"to-file"' in written
+
+
+def test_the_access_line_can_be_turned_off(tmp_path, picky_model):
+    settings = Settings(
+        config="unused",
+        mlflow_tracking_uri=f"http://127.0.0.1:{free_port()}",
+        state_url=f"sqlite:///{tmp_path / 'state.db'}",
+        replica_id="unit",
+        access_log=False,
+    )
+    app = create_app(settings, parse_config(CONFIG))
+    with TestClient(app) as client, json_lines() as lines:
+        app.app.state.gateway.model("sums").variants["a"].swap(picky_model)
+        answer = client.post("/v1/models/sums/predict", json=GOOD, headers={"X-Request-ID": "quiet"})
+    assert answer.headers["x-request-id"] == "quiet" and not _access(lines)
