@@ -23,12 +23,14 @@ from loguru import logger
 
 EVENT = "access"
 LOGGER = "serving.access"
-_direct: dict[str, Any] = {"stream": None, "replica": None}
+LEVELS = {"INFO": 20, "WARNING": 30}  # loguru's numbers of the two levels access lines use
+_direct: dict[str, Any] = {"stream": None, "replica": None, "min_level": 0}
 
 
-def write_directly(stream: TextIO | None, replica: str | None = None) -> None:
-    """Write access lines straight to `stream` (None: through loguru)."""
-    _direct["stream"], _direct["replica"] = stream, replica
+def write_directly(stream: TextIO | None, replica: str | None = None, min_level: int = 0) -> None:
+    """Write access lines at `min_level` (a loguru level number) or above straight to `stream` (None:
+    through loguru, which applies its own sinks' levels)."""
+    _direct.update(stream=stream, replica=replica, min_level=min_level)
 
 
 def log_request(
@@ -56,6 +58,8 @@ def log_request(
     stream = _direct["stream"]
     if stream is None:
         logger.bind(**fields).log(level, message)
+        return
+    if LEVELS[level] < _direct["min_level"]:
         return
     line = {
         "time": datetime.now(UTC).isoformat(),

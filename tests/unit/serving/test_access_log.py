@@ -200,3 +200,12 @@ def test_the_access_line_can_be_turned_off(tmp_path, picky_model):
         app.app.state.gateway.model("sums").variants["a"].swap(picky_model)
         answer = client.post("/v1/models/sums/predict", json=GOOD, headers={"X-Request-ID": "quiet"})
     assert answer.headers["x-request-id"] == "quiet" and not _access(lines)
+
+
+def test_the_log_level_applies_to_the_direct_line(client, production_logging, capsys):
+    production_logging("WARNING", None, "replica-7")  # SERVING_LOG_LEVEL=WARNING: 5xx lines only
+    capsys.readouterr()
+    client.post("/v1/models/sums/predict", json=GOOD, headers={"X-Request-ID": "ok-1"})
+    client.post("/v1/models/sums/predict", json=NEGATIVE, headers={"X-Request-ID": "bad-1"})
+    access_lines = [orjson.loads(x) for x in capsys.readouterr().out.splitlines() if '"access"' in x]
+    assert [(x["request_id"], x["level"]) for x in access_lines] == [("bad-1", "WARNING")]
