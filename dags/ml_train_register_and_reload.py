@@ -7,6 +7,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 from mlops_dags import connections, notify
 from mlops_dags.codeversion import dag_tags
 from mlops_dags.conf import TrainConf, parse, profile_name, resolve_config
+from mlops_dags.explore import logs_text
 from mlops_dags.pods import plan_register_pod, plan_train_pod, pod_task
 from mlops_dags.profiles import get_profile
 from mlops_dags.release import check_target
@@ -163,7 +164,8 @@ def ml_train_register_and_reload() -> None:
                 SETTINGS,
                 f":no_entry: quality gate rejected {plan['model']} run {trained['run_id']}: "
                 f"{'; '.join(reasons)}. Nothing was registered or moved. "
-                + SETTINGS.run_link(context["dag"].dag_id, context["run_id"]),
+                + SETTINGS.run_link(context["dag"].dag_id, context["run_id"])
+                + logs_text(SETTINGS, context),
                 context,
             )
             return False
