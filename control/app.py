@@ -12,6 +12,7 @@ from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from control.access import RequestIds
 from control.api import deployments, events, health, jobs
 from control.errors import ControlError, error_body
 from control.limits import BodyLimit
@@ -90,4 +91,5 @@ def build_app(
         return _error(500, f"internal error: {type(error).__name__}")
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestIds)  # outermost: a refused body's answer carries the request id too
     return app

@@ -36,6 +36,11 @@ class TriggerRefused(Exception):
     """Airflow refused to start the run for good (bad conf, no such DAG after the grace time)."""
 
 
+def job_ids(row: RowMapping) -> dict[str, str]:
+    """The ids a job's log lines carry: the job, its Airflow run and DAG (Grafana filters on them)."""
+    return {"job_id": row["id"], "run_id": row["dag_run_id"], "dag_id": row["dag_id"]}
+
+
 def enqueue_callbacks(
     conn: Connection, settings: ControlSettings, row: RowMapping, event: event_log.Event, terminal: bool
 ) -> None:
@@ -78,6 +83,7 @@ class JobFollower:
             raise TriggerRefused(f"Airflow refused to start the run: {error}") from None
         with self.db.write() as conn:
             job_rows.mark_triggered(conn, row["id"], now())
+        logger.bind(**job_ids(row)).info("job {} started Airflow run {}", row["id"], row["dag_run_id"])
         return True
 
     # -- follow -------------------------------------------------------------------------------------
@@ -97,6 +103,10 @@ class JobFollower:
         return changed
 
     def follow(self, row: RowMapping, fence: Fence) -> bool:
+        with logger.contextualize(**job_ids(row)):  # every line about this job names it and its run
+            return self._follow(row, fence)
+
+    def _follow(self, row: RowMapping, fence: Fence) -> bool:
         if row["triggered_at"] is None:
             try:
                 if not self.trigger(row):

@@ -7,6 +7,7 @@ import re
 import secrets
 from typing import Annotated, Any, Literal
 
+from loguru import logger
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -247,6 +248,8 @@ class JobService:
                 job_rows.remember_key(conn, key, digest, job_id, at)
             doc = self._document(conn, job_id)
             event = event_log.append(conn, "training_job.queued", {"job": doc}, job_id=job_id)
+            ids = {"job_id": job_id, "run_id": row["dag_run_id"], "dag_id": row["dag_id"]}
+            logger.bind(**ids).info("job {} queued for {} by {}", job_id, row["model"], caller)
             if callback_url and callback_events == "all":
                 delivery_rows.enqueue(
                     conn, event.id, job_id, callback_url, at, at + self.settings.callback_retry_seconds

@@ -7,6 +7,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 from mlops_dags import connections, notify
 from mlops_dags.codeversion import dag_tags
 from mlops_dags.conf import TrainConf, parse, profile_name, resolve_config
+from mlops_dags.explore import logs_text
 from mlops_dags.pods import plan_register_pod, plan_train_pod, pod_task
 from mlops_dags.profiles import get_profile
 from mlops_dags.release import check_target
@@ -134,9 +135,10 @@ def ml_train_register_and_reload() -> None:
     @task(retries=0)
     def plan_train(plan: dict[str, Any]) -> dict[str, Any]:
         """The train pod: profile, argv, env."""
-        run_id = get_current_context()["run_id"]
+        context = get_current_context()
         mlflow = connections.mlflow_uri(SETTINGS)
-        return plan_train_pod(SETTINGS, plan["config"], mlflow, run_id, plan["git_commit"])
+        run_id, dag_id = context["run_id"], context["dag"].dag_id
+        return plan_train_pod(SETTINGS, plan["config"], mlflow, run_id, plan["git_commit"], dag_id)
 
     @task.short_circuit(retries=0)
     def quality_gate(plan: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any] | bool:
@@ -162,7 +164,8 @@ def ml_train_register_and_reload() -> None:
                 SETTINGS,
                 f":no_entry: quality gate rejected {plan['model']} run {trained['run_id']}: "
                 f"{'; '.join(reasons)}. Nothing was registered or moved. "
-                + SETTINGS.run_link(context["dag"].dag_id, context["run_id"]),
+                + SETTINGS.run_link(context["dag"].dag_id, context["run_id"])
+                + logs_text(SETTINGS, context),
                 context,
             )
             return False
@@ -178,7 +181,14 @@ def ml_train_register_and_reload() -> None:
         }
         mlflow = connections.mlflow_uri(SETTINGS)
         return plan_register_pod(
-            SETTINGS, plan["config"], trained["run_id"], tags, mlflow, context["run_id"], plan["git_commit"]
+            SETTINGS,
+            plan["config"],
+            trained["run_id"],
+            tags,
+            mlflow,
+            context["run_id"],
+            plan["git_commit"],
+            context["dag"].dag_id,
         )
 
     @task(retries=0)

@@ -16,6 +16,7 @@ class ServingError(Exception):
         super().__init__(message)
         self.message = message
         self.detail = detail
+        self.served_by: list[tuple[str, str]] = []  # variant and version headers, once a variant answered
 
 
 class BadInput(ServingError):

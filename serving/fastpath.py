@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from serving import oip
+from serving import access, oip
 from serving.bodies import Receive, read_body
 from serving.errors import PayloadTooLarge, RequestTimeout
 from serving.predict import Answered, error_body, model_label, observe, request_id, serve
@@ -106,7 +106,10 @@ class FastPath:
         except (PayloadTooLarge, RequestTimeout) as error:
             status, message = error.status, error.message
             payload = oip.error_body(message) if kind == "v2" else error_body(status, message)
-            await self._refuse(send, status, payload, request_id(headers))
+            rid = request_id(headers)
+            if gateway.settings.access_log:
+                access.log_request(rid, kind, model, status, (), time.perf_counter() - arrived)
+            await self._refuse(send, status, payload, rid)
             answered.model = model_label(gateway, model)
         else:
             status, payload, extra = await serve(gateway, kind, model, body, headers, version, answered)

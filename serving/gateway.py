@@ -23,6 +23,7 @@ from serving.config import ServingConfig
 from serving.controller import RolloutController
 from serving.errors import NotFound, ServingError, Unauthorized, Unavailable
 from serving.events import EventLog
+from serving.explore import LogLinks
 from serving.metrics import Metrics
 from serving.registry import Registry
 from serving.repository import AliasSlot, Backoff, ModelRepository
@@ -61,7 +62,8 @@ class Gateway:
         self.default = self.models[config.default.name]
         self.events = EventLog(self.store, self.replica, self.clock)
         self.slack = Slack(settings.slack_webhook_url)
-        self.events.subscribe(SlackNotifier(self.slack))
+        links = LogLinks(settings.grafana_url, settings.grafana_loki_uid, settings.grafana_logs_selector)
+        self.events.subscribe(SlackNotifier(self.slack, links))
         self.events.subscribe(self.metrics.count_event)
         backoff = Backoff(config.retry_interval_seconds, config.retry_max_seconds)
         self.repository = ModelRepository(

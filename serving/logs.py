@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 from loguru import logger
 
+from serving import access
+
 
 class _Intercept(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
@@ -46,6 +48,8 @@ def setup(level: str = "INFO", log_dir: str | None = None, replica: str | None =
     logger.remove()
     logger.configure(extra={"replica": replica}, patcher=_to_json)
     logger.add(sys.stdout, level=level, format=_format)
+    # access lines straight to stdout (the hot path), unless a file sink must get them too
+    access.write_directly(None if log_dir else sys.stdout, replica, logger.level(level.upper()).no)
     if log_dir:
         Path(log_dir).mkdir(parents=True, exist_ok=True)
         logger.add(

@@ -141,7 +141,7 @@ class LoadedModel:
             raise ModelFailed(
                 f"model {self.registered_model} version {self.version} failed on this input",
                 detail=f"{type(error).__name__}: {error}",
-            ) from None
+            ) from error  # the log gets the model's traceback (serving.predict); the caller never does
 
     def _refused_input(self, prepared: Prepared) -> str | None:
         """What is wrong with an input the model raised on, when it is the client's to fix."""

@@ -19,7 +19,7 @@ import orjson
 from loguru import logger
 from starlette.concurrency import run_in_threadpool
 
-from serving import bodies, oip, scoring
+from serving import access, bodies, oip, scoring
 from serving.errors import NotFound, ServingError, Unavailable
 from serving.gateway import Gateway
 from serving.metrics import CODE_CLASSES, code_class
@@ -103,16 +103,30 @@ async def serve(
     `answered` gets the model and variant that answer, as soon as they are known."""
     rid = request_id(headers)
     answered = answered if answered is not None else Answered()
+    arrived = time.perf_counter()
+    model = model_name if model_name is not None else gateway.default.name
     try:
         status, payload, extra = await _serve(gateway, kind, model_name, version, body, headers, answered)
     except ServingError as error:
         if error.status >= 500:
-            logger.warning("request {} failed: {}", rid, error.detail or error.message)
-        return error_reply(kind, error.status, error.message, rid)
+            cause = error.__cause__  # a model's own exception (ModelFailed): logged with its traceback
+            logger.bind(request_id=rid, model=model).opt(exception=cause).log(
+                "ERROR" if cause is not None else "WARNING",
+                "request {} failed: {}",
+                rid,
+                error.detail or error.message,
+            )
+        status, payload, extra = error_reply(kind, error.status, error.message, rid)
+        extra = [*error.served_by, *extra]
     except Exception as error:
-        logger.opt(exception=error).error("request {} failed unexpectedly", rid)
-        return error_reply(kind, 500, "internal error", rid)
-    extra.append(("x-request-id", rid))
+        logger.bind(request_id=rid, model=model).opt(exception=error).error(
+            "request {} failed unexpectedly", rid
+        )
+        status, payload, extra = error_reply(kind, 500, "internal error", rid)
+    else:
+        extra.append(("x-request-id", rid))
+    if gateway.settings.access_log:
+        access.log_request(rid, kind, model, status, extra, time.perf_counter() - arrived)
     return status, payload, extra
 
 
@@ -172,6 +186,7 @@ async def _serve(
             predictions = await run_in_threadpool(model.predict, prepared)
     except ServingError as error:
         variant.record(time.perf_counter() - arrived, error.status)
+        error.served_by = [("x-model-variant", variant.name), ("x-model-version", model.version)]
         raise
     elapsed = time.perf_counter() - started
     variant.record(time.perf_counter() - arrived, 200)

@@ -46,6 +46,24 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("SLACK_WEBHOOK_URL", "slack_webhook_url")
     )
     log_dir: str | None = Field(default=None, validation_alias=AliasChoices("LOG_DIR", "log_dir"))
+    access_log: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("SERVING_ACCESS_LOG", "access_log"),
+        description="one JSON access line per predict request (serving/access.py); false: metrics only",
+    )
+    grafana_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GRAFANA_URL", "grafana_url"),
+        description="Grafana's address for the Explore links in Slack messages (unset: no link)",
+    )
+    grafana_loki_uid: str = Field(
+        default="loki", validation_alias=AliasChoices("GRAFANA_LOKI_UID", "grafana_loki_uid")
+    )
+    grafana_logs_selector: str = Field(
+        default='{namespace=~".+"}',
+        validation_alias=AliasChoices("GRAFANA_LOGS_SELECTOR", "grafana_logs_selector"),
+        description="LogQL stream selector of the pods whose logs the links search",
+    )
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("SERVING_LOG_LEVEL", "log_level"))
     replica_id: str = Field(
         default_factory=_default_replica_id, validation_alias=AliasChoices("SERVING_REPLICA_ID", "replica_id")

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 from loguru import logger
 
+from serving.explore import LogLinks
+
 ICONS = {
     "promotion": ":rocket:",
     "rollback": ":rewind:",
@@ -127,11 +129,15 @@ def message(item: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
 class SlackNotifier:
     """Event-log subscriber: announces promotions, rollbacks, compensations, aborts and load failures."""
 
-    def __init__(self, slack: Slack) -> None:
+    def __init__(self, slack: Slack, links: LogLinks | None = None) -> None:
         self.slack = slack
+        self.links = links or LogLinks(None)
 
     def __call__(self, item: dict[str, Any]) -> None:
         found = message(item)
         if found is not None:
             title, fields = found
+            link = self.links.for_event(item)
+            if link:
+                fields["logs"] = f"<{link}|Grafana Explore>"
             self.slack.notify(item["type"], title, **{k: v for k, v in fields.items() if v is not None})

@@ -7,9 +7,9 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from loguru import logger
 from pydantic import ValidationError
 
+from trainer import logs
 from trainer.config import format_validation_error, load_config
 from trainer.errors import ConfigError, TrackingError, TrainerError
 from trainer.profiles import load_profiles
@@ -82,6 +82,7 @@ def _run_tracked(args: argparse.Namespace, settings: TrainerSettings) -> dict:
         from trainer.register import register
 
         call = lambda: register(args.run_id, args.name, settings, args.alias, tags)  # noqa: E731
+    logs.route_stdlib("mlflow")
     try:
         return call()
     except MlflowException as error:
@@ -90,11 +91,11 @@ def _run_tracked(args: argparse.Namespace, settings: TrainerSettings) -> dict:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the command, print and write its result; return the exit code."""
-    logger.remove()
-    logger.add(sys.stderr, level="INFO", serialize=False, format="{time:HH:mm:ss} {level} trainer: {message}")
+    logs.setup()
     try:
         args = build_parser().parse_args(argv)
         settings = TrainerSettings()
+        logs.bind_ids(settings.airflow_dag_run_id, settings.airflow_dag_id, settings.airflow_task_id)
         if args.command == "validate":
             config = load_config(args.config)
             from trainer.estimators import build_estimator

@@ -17,4 +17,10 @@ class TrainerSettings(BaseSettings):
     airflow_dag_run_id: str | None = Field(
         default=None, validation_alias=AliasChoices("AIRFLOW_DAG_RUN_ID", "AIRFLOW_CTX_DAG_RUN_ID")
     )
+    airflow_dag_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("AIRFLOW_DAG_ID", "AIRFLOW_CTX_DAG_ID")
+    )
+    airflow_task_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("AIRFLOW_TASK_ID", "AIRFLOW_CTX_TASK_ID")
+    )
     register_timeout_seconds: float = Field(default=300.0, alias="TRAINER_REGISTER_TIMEOUT")

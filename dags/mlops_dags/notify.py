@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
 
+from mlops_dags.explore import logs_text
 from mlops_dags.settings import DagSettings
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,15 @@ class MLOpsSlackNotifier(SlackWebhookNotifier):
     SerializedDAG, which has no Jinja environment. In a deployment neither happens and this changes nothing.
     """
 
+    def __init__(self, *, dag_settings: DagSettings | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dag_settings = dag_settings
+
     def __call__(self, *args) -> None:
+        if len(args) == 1 and isinstance(args[0], Mapping):
+            # `logs` in the template: " Logs: <Grafana Explore link to the run's logs>", or "" without it
+            logs = logs_text(self.dag_settings, args[0]) if self.dag_settings is not None else ""
+            args = ({**args[0], "logs": logs},)
         fresh = copy.copy(self)
         fresh.__dict__.pop("hook", None)
         SlackWebhookNotifier.__call__(fresh, *args)
@@ -49,8 +58,11 @@ def dag_notifiers(settings: DagSettings) -> dict[str, list[MLOpsSlackNotifier]]:
         ],
         "on_failure_callback": [
             MLOpsSlackNotifier(
+                dag_settings=settings,
                 slack_webhook_conn_id=conn,
-                text=":x: DAG {{ dag.dag_id }} run {{ run_id }} failed ({{ reason }}). " + link,
+                text=":x: DAG {{ dag.dag_id }} run {{ run_id }} failed ({{ reason }}). "
+                + link
+                + "{{ logs }}",
             )
         ],
     }
@@ -92,9 +104,11 @@ class TaskFailureNotifier(MLOpsSlackNotifier):
 def task_failure_notifier(settings: DagSettings) -> MLOpsSlackNotifier:
     """Per task, after its last try: which task failed and why."""
     return TaskFailureNotifier(
+        dag_settings=settings,
         slack_webhook_conn_id=settings.slack_conn_id,
         text=":warning: {{ dag.dag_id }}.{{ ti.task_id }} failed: {{ reason }} "
-        + run_link_template(settings),
+        + run_link_template(settings)
+        + "{{ logs }}",
     )
 
 

@@ -23,12 +23,17 @@ TRAIN_SCRIPT = 'cfg="$(mktemp)" && printf "%s" "$TRAINER_CONFIG_JSON" > "$cfg" &
 XCOM_DIR = "/airflow/xcom"
 
 
-def pod_env(settings: DagSettings, mlflow_uri: str, run_id: str, git_commit: str | None) -> dict[str, str]:
+def pod_env(
+    settings: DagSettings, mlflow_uri: str, run_id: str, git_commit: str | None, dag_id: str | None = None
+) -> dict[str, str]:
     """Env every trainer pod gets from the DAG: from settings and the run, never the worker's environment.
 
     `mlflow_uri` is the URL the DAG itself uses (`connections.mlflow_uri`); credentials come from the
-    trainer Secret."""
+    trainer Secret. AIRFLOW_DAG_RUN_ID and AIRFLOW_DAG_ID (and AIRFLOW_TASK_ID, set per step by the spec)
+    are the ids the trainer's JSON log lines carry, so Loki finds a run's lines by its run id."""
     env = {"MLFLOW_TRACKING_URI": mlflow_uri, "AIRFLOW_DAG_RUN_ID": run_id, "TRAINER_XCOM_DIR": XCOM_DIR}
+    if dag_id:
+        env["AIRFLOW_DAG_ID"] = dag_id
     if settings.mlflow_s3_endpoint_url:
         env["MLFLOW_S3_ENDPOINT_URL"] = settings.mlflow_s3_endpoint_url
     commit = git_commit or settings.git_commit
@@ -50,7 +55,12 @@ def train_spec(profile_name: str, profile: Profile, config: dict[str, Any], env:
         "profile_spec": profile_spec(profile),
         "cmds": ["sh", "-c", TRAIN_SCRIPT, "trainer"],
         "arguments": [*profile.command, "train"],
-        "env": {**profile.env, **env, "TRAINER_CONFIG_JSON": json.dumps(config, sort_keys=True)},
+        "env": {
+            **profile.env,
+            **env,
+            "AIRFLOW_TASK_ID": "train",
+            "TRAINER_CONFIG_JSON": json.dumps(config, sort_keys=True),
+        },
         "name": f"train-{config['model_name']}",
     }
 
@@ -66,7 +76,7 @@ def register_spec(profile_name: str, profile: Profile, run_id: str, name: str, t
         "profile_spec": profile_spec(profile),
         "cmds": profile.command[:1],
         "arguments": arguments,
-        "env": {**profile.env, **env},
+        "env": {**profile.env, **env, "AIRFLOW_TASK_ID": "register"},
         "name": f"register-{name}",
     }
 
@@ -77,11 +87,16 @@ def planned_profile(settings: DagSettings, name: str) -> Profile:
 
 
 def plan_train_pod(
-    settings: DagSettings, config: dict[str, Any], mlflow_uri: str, run_id: str, git_commit: str | None
+    settings: DagSettings,
+    config: dict[str, Any],
+    mlflow_uri: str,
+    run_id: str,
+    git_commit: str | None,
+    dag_id: str | None = None,
 ) -> dict:
     """The train task's PodSpec for a resolved config, with its profile from the checkout's file."""
     name = profile_name(config)
-    env = pod_env(settings, mlflow_uri, run_id, git_commit)
+    env = pod_env(settings, mlflow_uri, run_id, git_commit, dag_id)
     return train_spec(name, planned_profile(settings, name), config, env)
 
 
@@ -93,10 +108,11 @@ def plan_register_pod(
     mlflow_uri: str,
     run_id: str,
     git_commit: str | None,
+    dag_id: str | None = None,
 ) -> dict:
     """The register task's PodSpec: registers the trained MLflow run as a version of the config's model."""
     name = profile_name(config)
-    env = pod_env(settings, mlflow_uri, run_id, git_commit)
+    env = pod_env(settings, mlflow_uri, run_id, git_commit, dag_id)
     profile = planned_profile(settings, name)
     return register_spec(name, profile, trained_run_id, config["model_name"], tags, env)
 

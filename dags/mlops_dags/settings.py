@@ -60,6 +60,17 @@ class DagSettings(BaseSettings):
     serving_url: str = Field(default="http://127.0.0.1:8000", alias="SERVING_URL")
     slack_conn_id: str = Field(default="slack_default", alias="MLOPS_SLACK_CONN_ID")
     airflow_base_url: str = Field(default="http://localhost:8080", alias="AIRFLOW__API__BASE_URL")
+    grafana_url: str | None = Field(
+        default=None,
+        alias="GRAFANA_URL",
+        description="Grafana's address for the Explore links to a run's logs in Slack messages (unset: none)",
+    )
+    grafana_loki_uid: str = Field(default="loki", alias="GRAFANA_LOKI_UID")
+    grafana_logs_selector: str = Field(
+        default='{namespace=~".+"}',
+        alias="GRAFANA_LOGS_SELECTOR",
+        description="LogQL stream selector of the pods whose logs the links search",
+    )
     local_python: str = Field(
         default="",
         alias="MLOPS_LOCAL_PYTHON",

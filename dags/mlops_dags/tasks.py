@@ -9,6 +9,7 @@ from airflow.sdk import PokeReturnValue, TriggerRule, get_current_context, task
 
 from mlops_dags import connections, notify
 from mlops_dags.conf import RollbackConf, parse
+from mlops_dags.explore import logs_text
 from mlops_dags.release import experiment, record_before, record_known_good, rollback, wait_until_served
 from mlops_dags.settings import DagSettings
 
@@ -177,7 +178,7 @@ def run_rollback(settings: DagSettings, params: dict[str, Any]) -> dict[str, Any
     """Validate the conf, roll back, post the outcome to Slack (also when it fails)."""
     context = get_current_context()
     conf = parse(RollbackConf, params)
-    link = settings.run_link(context["dag"].dag_id, context["run_id"])
+    link = settings.run_link(context["dag"].dag_id, context["run_id"]) + logs_text(settings, context)
     try:
         result = rollback(connections.registry(settings), connections.gateway(settings, _actor()), conf)
     except Exception as error:

@@ -94,6 +94,8 @@ def test_upstream_versions_are_pinned_to_the_validated_crds(rendered: RenderResu
         "reloader": "2.2.11",
         "cloudnative-pg": "0.29.0",
         "plugin-barman-cloud": "0.7.0",
+        "loki": "18.11.0",
+        "alloy": "1.11.1",
     }
     apps = {d["metadata"]["name"]: d for d in objects(rendered, "kustomize-bootstrap_platform")}
     # operator 1.30.0: the version of the vendored postgresql.cnpg.io CRDs; the plugin's ObjectStore CRD

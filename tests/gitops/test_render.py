@@ -191,6 +191,8 @@ def test_airflow_runs_the_pinned_version_with_kubernetes_executor(
     cfg = find(docs, "ConfigMap", "airflow-config")["data"]["airflow.cfg"]
     assert re.search(r"^executor = KubernetesExecutor$", cfg, re.MULTILINE)
     assert re.search(r"^remote_logging = True$", cfg, re.MULTILINE)
+    assert re.search(r"^json_logs = True$", cfg, re.MULTILINE)  # JSON lines on stdout for Loki
+    assert "json_logs" in _airflow_logging_options()  # an option this Airflow knows (3.2+)
     assert re.search(
         rf"^remote_base_log_folder = s3://gitops-mlops-{env}-airflow-logs/logs$", cfg, re.MULTILINE
     )
@@ -289,3 +291,14 @@ def test_every_referenced_secret_is_a_sealed_secret_of_that_app(
         )
         if key is not None:
             assert key in sealed[name], f"SealedSecret {name} ({env}) has no key {key}"
+
+
+def _airflow_logging_options() -> set[str]:
+    """The [logging] options of the installed Airflow's config template (the version the images pin)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("airflow")  # found, not imported: no AIRFLOW_HOME is created
+    assert spec is not None and spec.submodule_search_locations
+    template = Path(spec.submodule_search_locations[0]) / "config_templates" / "config.yml"
+    return set(yaml.safe_load(template.read_text())["logging"]["options"])

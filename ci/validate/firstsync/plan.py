@@ -96,6 +96,8 @@ UPSTREAM_CHARTS: dict[str, set[str]] = {
     },
     "nfs-subdir-external-provisioner": {"StorageClass/nfs-client"},
     **cnpg.OPERATOR_CHARTS,
+    # release loki in namespace logging (bootstrap/platform/loki.yaml): monolithic mode's Service
+    "loki": {"Service/logging/loki"},
 }
 # A fresh cluster: its namespaces and a default StorageClass (PVCs that name none get it).
 CLUSTER_BASELINE = {"Namespace/default", "Namespace/kube-system", "Namespace/kube-public"}

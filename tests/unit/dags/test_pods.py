@@ -143,6 +143,7 @@ def test_pod_env_comes_from_the_dag_not_from_the_worker(rendered_workers, tmp_pa
     env = {e["name"]: e["value"] for e in containers(pod)["base"]["env"]}
     assert env == {
         "AIRFLOW_DAG_RUN_ID": "manual__1",
+        "AIRFLOW_TASK_ID": "register",
         "MLFLOW_TRACKING_URI": "http://mlflow.mlops-dev.svc.cluster.local:5000",
         "OMP_NUM_THREADS": "2",
         "TRAINER_XCOM_DIR": "/airflow/xcom",
@@ -264,3 +265,25 @@ def test_the_triggerer_watches_the_pod_with_the_in_cluster_config(rendered_worke
         operator.invoke_defer_method()
     asyncio.run(deferred.value.trigger.hook._load_config())
     assert loaded == ["in-cluster"]
+
+
+def test_the_pods_carry_the_airflow_ids_their_log_lines_name(rendered_workers, tmp_path, dagbag) -> None:
+    """The trainer's JSON lines carry run_id, dag_id and task_id (issue 16 item 5): the pod contract gives
+    them, and the task ids are those of the DAG's pod tasks."""
+    from mlops_dags.conf import resolve_config
+    from mlops_dags.kpo import build_pod
+    from mlops_dags.pods import plan_register_pod, plan_train_pod
+
+    dag_id = "ml_train_register_and_reload"
+    settings = settings_for(rendered_workers["dev"], tmp_path)
+    config = resolve_config(settings.configs_dir, "iris", {})
+    uri = "http://mlflow.mlops-dev.svc.cluster.local:5000"
+    specs = {
+        "train": plan_train_pod(settings, config, uri, "manual__1", None, dag_id),
+        "register": plan_register_pod(settings, config, "a" * 32, {}, uri, "manual__1", None, dag_id),
+    }
+    assert set(specs) <= set(dagbag.dags[dag_id].task_ids)
+    for task, spec in specs.items():
+        env = {e.name: e.value for e in build_pod(spec, settings).spec.containers[0].env}
+        ids = (env["AIRFLOW_DAG_RUN_ID"], env["AIRFLOW_DAG_ID"], env["AIRFLOW_TASK_ID"])
+        assert ids == ("manual__1", dag_id, task)
