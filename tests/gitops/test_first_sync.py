@@ -7,15 +7,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from ci.validate import pipeline, render
 from ci.validate.firstsync import check, plan
 from ci.validate.firstsync.bootstrap_steps import sealed_service_hosts
 from ci.validate.firstsync.closed_network import CHART_IMAGE_VALUES, allowed_registries, chart_image_problems
-from ci.validate.firstsync.plan import chart_name
 from ci.validate.firstsync.needs import needs
+from ci.validate.firstsync.plan import chart_name
 from ci.validate.firstsync.run import DryRun, _by_source, dry_run, known_blockers
 from ci.validate.manifests import Manifest, load_file, parse_documents
 from ci.validate.podsecurity import restricted_violations

@@ -29,7 +29,15 @@ PODLESS_CHARTS = ["network-policies"]
 
 
 def test_charts_and_envs_are_discovered() -> None:
-    assert CHARTS == ["commit-trigger", "control", "gateway", "mlflow", "network-policies", "postgres", "serving"]
+    assert CHARTS == [
+        "commit-trigger",
+        "control",
+        "gateway",
+        "mlflow",
+        "network-policies",
+        "postgres",
+        "serving",
+    ]
     assert ENVS == ["dev", "prod"]
 
 

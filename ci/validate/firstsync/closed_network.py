@@ -35,6 +35,10 @@ CHART_IMAGE_VALUES: dict[str, tuple[str, ...]] = {
     ),
     "nfs-subdir-external-provisioner": ("image.repository",),
     "reloader": ("image.repository",),
+    "cloudnative-pg": ("image.repository", "config.data.POSTGRES_IMAGE_NAME"),
+    "plugin-barman-cloud": ("image.registry", "sidecarImage.registry"),
+    "loki": ("global.imageRegistry",),
+    "alloy": ("global.image.registry",),
 }
 # Charts the dry run renders itself: their images are checked in the render.
 RENDERED_CHARTS = {"airflow"}
