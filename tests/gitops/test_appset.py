@@ -164,7 +164,7 @@ def test_mlflow_syncs_before_airflow_and_serving() -> None:
 def test_generated_applications_pass_the_crd_schema_and_policies(report: pipeline.Report) -> None:
     generated = [f for f in report.findings if "(generated)" in f.source]
     assert generated == []
-    assert len(report.applications) == 10
+    assert len(report.applications) == 14
 
 
 def _appset() -> dict:
