@@ -32,8 +32,9 @@ def mlflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSt
 def full_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """The full stack: PostgreSQL + SeaweedFS S3 + MLflow on them, Slack sink, Airflow (PostgreSQL
     metadata DB, task logs to S3), Prometheus and Alertmanager, and a gateway serving only the alerting
-    test's model (tests.support.alerting), so the serving tests' own gateways on its store are alone
-    with their models."""
+    test's model (tests.support.alerting). That gateway keeps its state in a database of its own: the
+    deployment and fleet tests' gateways share `serving`, and the models they add at runtime reach
+    every replica on it (this one could not load them from its MLflow: their fleets would not converge)."""
     if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")) and not shutil.which("initdb"):
         pytest.fail("PostgreSQL is not installed: `make test` installs it (ci/system-deps.sh postgresql)")
     # PostgreSQL runs as the postgres user, which cannot enter pytest's private (0700) temp folders.
@@ -46,6 +47,7 @@ def full_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
             with_airflow=True,
             with_gateway=True,
             serving_config=write_serving_config(state),
+            serving_database="serving_alerts",
         )
         yield from _start(settings)
     finally:

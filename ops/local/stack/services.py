@@ -141,7 +141,7 @@ def database_url(settings: StackSettings, name: str, sqlite_file: str) -> str:
 
 
 def serving_state_url(settings: StackSettings) -> str:
-    return database_url(settings, "serving", "state.db")
+    return database_url(settings, settings.serving_database, "state.db")
 
 
 def gateway(settings: StackSettings, api_key: str) -> Service:

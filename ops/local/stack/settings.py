@@ -29,6 +29,7 @@ class StackSettings(BaseSettings):
     weed_base_port: int = Field(default=9333, alias="WEED_BASE_PORT")
     prometheus_port: int = Field(default=9090, alias="PROMETHEUS_PORT")
     alertmanager_port: int = Field(default=9093, alias="ALERTMANAGER_PORT")
+    serving_database: str = Field(default="serving", pattern=r"^[a-z][a-z0-9_]*$", alias="SERVING_DATABASE")
     s3_bucket: str = Field(default="mlflow", alias="MLFLOW_S3_BUCKET")
     aws_access_key_id: str = Field(default="mlops-local", alias="AWS_ACCESS_KEY_ID")
     aws_secret_access_key: str = Field(default="mlops-local-secret", alias="AWS_SECRET_ACCESS_KEY")

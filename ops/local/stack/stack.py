@@ -206,7 +206,7 @@ class Stack:
             self.postgres.start()
         if not wait_until(self.postgres.ready, self.settings.start_timeout):
             raise StackError(f"postgres is not accepting connections; see {self.postgres.log_file}")
-        self.postgres.ensure_databases()
+        self.postgres.ensure_databases(extra=(self.settings.serving_database,))
 
     def _ensure_bucket(self) -> None:
         import boto3
