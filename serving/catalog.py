@@ -209,6 +209,7 @@ class ModelCatalog:
             store = gateway.store
             with contextlib.suppress(Exception):
                 store.release_lease(store.replica, f"rollout:{name}")
+        gateway.metrics.forget_model(name)
         gateway.metrics.leader.labels(name).set(0)
         gateway.sync.records.pop(name, None)
         for table in (gateway.sync.absent, gateway.sync.unresolved):

@@ -229,6 +229,7 @@ class RolloutController:
         )
         now = self.clock.now()
         decision = gates.decide(state, now, canary, baseline, config.canary)
+        self.repository.metrics.gate_decisions.labels(config.name, decision.action).inc()
         if decision.action == "wait":
             return
         figures: dict[str, Any] = {"canary": canary.brief(), "baseline": baseline.brief()}

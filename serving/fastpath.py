@@ -9,13 +9,14 @@ connection is closed: the rest of that body is never read); FastAPI then reads t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from serving import oip
 from serving.bodies import Receive, read_body
 from serving.errors import PayloadTooLarge, RequestTimeout
-from serving.predict import error_body, request_id, serve
+from serving.predict import Answered, error_body, model_label, observe, request_id, serve
 
 Scope = MutableMapping[str, Any]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -95,17 +96,22 @@ class FastPath:
         if target is None:
             await self._other(scope, receive, send)
             return
+        arrived = time.perf_counter()
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in WANTED}
         kind, model, version = target
+        gateway = self.get_gateway()
+        answered = Answered()
         try:
             body = await self._read(receive, headers.get("content-length"))
         except (PayloadTooLarge, RequestTimeout) as error:
             status, message = error.status, error.message
             payload = oip.error_body(message) if kind == "v2" else error_body(status, message)
             await self._refuse(send, status, payload, request_id(headers))
-            return
-        status, payload, extra = await serve(self.get_gateway(), kind, model, body, headers, version)
-        await self._send(send, status, payload, extra)
+            answered.model = model_label(gateway, model)
+        else:
+            status, payload, extra = await serve(gateway, kind, model, body, headers, version, answered)
+            await self._send(send, status, payload, extra)
+        observe(gateway, answered, status, time.perf_counter() - arrived)
 
     async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])

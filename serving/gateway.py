@@ -62,6 +62,7 @@ class Gateway:
         self.events = EventLog(self.store, self.replica, self.clock)
         self.slack = Slack(settings.slack_webhook_url)
         self.events.subscribe(SlackNotifier(self.slack))
+        self.events.subscribe(self.metrics.count_event)
         backoff = Backoff(config.retry_interval_seconds, config.retry_max_seconds)
         self.repository = ModelRepository(
             self.registry, self.models, self.metrics, backoff, self.clock, self._load_failed

@@ -7,6 +7,7 @@ rename one only together with them.
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -187,3 +188,13 @@ class Metrics:
             if isinstance(metric, Counter | Gauge | Histogram):
                 with contextlib.suppress(ValueError):  # a metric without a `model` label
                     metric.remove_by_labels({"model": model})
+
+    def count_event(self, item: dict[str, Any]) -> None:
+        """Count the rollout events this replica publishes (an event subscriber: one count per event)."""
+        model = item.get("model")
+        if model is None:
+            return
+        if item["type"] == "canary_abort":
+            self.canary_aborts.labels(model).inc()
+        elif item["type"] == "rollback":
+            self.rollbacks.labels(model, item["data"].get("alias") or "").inc()

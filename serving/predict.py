@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from serving import bodies, oip, scoring
 from serving.errors import NotFound, ServingError, Unavailable
 from serving.gateway import Gateway
+from serving.metrics import CODE_CLASSES, code_class
 from serving.model import FAST_ROWS_INLINE, LoadedModel
 from serving.runtime import ModelRuntime, VariantRuntime
 
@@ -41,6 +42,33 @@ ERROR_CODES = {
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 Reply = tuple[int, bytes, list[tuple[str, str]]]
+CLASS_INDEX = {name: i for i, name in enumerate(CODE_CLASSES)}
+
+
+class Answered:
+    """Who answers one predict request, filled in as it becomes known (for its end-to-end metric)."""
+
+    __slots__ = ("model", "observers")
+
+    def __init__(self, model: str = "") -> None:
+        self.model = model
+        self.observers: tuple[Any, ...] | None = None  # the variant's histogram children per code class
+
+
+def model_label(gateway: Gateway, name: str | None) -> str:
+    """The `model` label of a request for `name`: empty when no configured model has that name."""
+    if name is None:
+        return gateway.default.name
+    return name if name in gateway.models else ""
+
+
+def observe(gateway: Gateway, answered: Answered, status: int, seconds: float) -> None:
+    """Record one predict request's end-to-end time (arrival to response sent) and status class."""
+    cls = code_class(status)
+    if answered.observers is not None:
+        answered.observers[CLASS_INDEX[cls]].observe(seconds)
+    else:
+        gateway.metrics.http.labels(answered.model, "", "", cls).observe(seconds)
 
 
 def error_body(status: int, message: str) -> bytes:
@@ -69,11 +97,14 @@ async def serve(
     body: bytes,
     headers: Mapping[str, str],
     version: str | None = None,
+    answered: Answered | None = None,
 ) -> Reply:
-    """Answer one predict request. kind: `v1` (predict), `mlflow` (invocations) or `v2` (infer)."""
+    """Answer one predict request. kind: `v1` (predict), `mlflow` (invocations) or `v2` (infer).
+    `answered` gets the model and variant that answer, as soon as they are known."""
     rid = request_id(headers)
+    answered = answered if answered is not None else Answered()
     try:
-        status, payload, extra = await _serve(gateway, kind, model_name, version, body, headers)
+        status, payload, extra = await _serve(gateway, kind, model_name, version, body, headers, answered)
     except ServingError as error:
         if error.status >= 500:
             logger.warning("request {} failed: {}", rid, error.detail or error.message)
@@ -119,9 +150,11 @@ async def _serve(
     version: str | None,
     body: bytes,
     headers: Mapping[str, str],
+    answered: Answered,
 ) -> Reply:
     arrived = time.perf_counter()
     runtime = gateway.default if model_name is None else gateway.model(model_name)
+    answered.model = runtime.name
     body = bodies.decode(body, headers.get("content-encoding"), gateway.config.max_body_bytes)
     request: scoring.ScoringRequest | oip.InferRequest
     if kind == "v2":
@@ -129,6 +162,7 @@ async def _serve(
     else:
         request = scoring.parse(body, headers.get("content-type"))
     variant, model, pinned = _variant(gateway, runtime, headers, version)
+    answered.observers = variant.http
     try:  # the variant's window counts every answer it caused: 4xx (its input check) and 5xx too
         prepared = model.prepare(request)
         started = time.perf_counter()

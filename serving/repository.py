@@ -216,7 +216,7 @@ class ModelRepository:
             slot.failure = LoadFailure(version, reason.message, attempts, retry_at, self.clock.now())
             for variant in slot.variants:
                 variant.last_error = reason.message
-            self.metrics.reloads.labels(runtime.name, slot.alias, "failure").inc()
+            self.metrics.reloads.labels(runtime.name, slot.alias, "failed").inc()
             self.metrics.load_failures.labels(runtime.name, slot.alias).set(attempts)
             waited = bool(slot.waiters.get(version))
             self._settle(slot, version, reason)
@@ -231,7 +231,7 @@ class ModelRepository:
             slot.failure = None
             self.metrics.load_failures.labels(runtime.name, slot.alias).set(0)
         seconds = float(getattr(loaded, "load_seconds", 0.0))
-        self.metrics.reloads.labels(runtime.name, slot.alias, "changed").inc()
+        self.metrics.reloads.labels(runtime.name, slot.alias, "loaded").inc()
         self.metrics.load_seconds.labels(runtime.name).observe(seconds)
         logger.info("{} alias {} now serves version {} (was {})", runtime.name, slot.alias, version, previous)
         self._settle(slot, version, LoadResult(runtime.name, slot.alias, previous, version, True, seconds))

@@ -10,7 +10,7 @@ from typing import Any
 
 from serving.clock import Clock
 from serving.config import ModelConfig
-from serving.metrics import Metrics
+from serving.metrics import CODE_CLASSES, Metrics
 from serving.model import LoadedModel
 from serving.routing import Router
 from serving.shadow import ShadowRunner
@@ -28,6 +28,7 @@ class VariantRuntime:
         "client_errors",
         "clock",
         "errors",
+        "http",
         "last_error",
         "metrics",
         "model",
@@ -63,6 +64,7 @@ class VariantRuntime:
         self.last_error: str | None = None
         self.window = Window(window_seconds)
         self._children: tuple[Any, ...] | None = None
+        self.http: tuple[Any, ...] | None = None
 
     def swap(self, model: LoadedModel) -> LoadedModel | None:
         """Serve `model` from now on (one reference assignment: atomic for requests in flight)."""
@@ -75,9 +77,10 @@ class VariantRuntime:
             self.metrics.client_errors.labels(*labels),
         )
         if previous is not None and previous.version != model.version:
-            self.metrics.loaded.labels(self.model_name, self.name, previous.version).set(0)
+            self.metrics.forget_version(self.model_name, self.name, previous.version)
         self.metrics.loaded.labels(*labels).set(1)
         self._children = children
+        self.http = tuple(self.metrics.http.labels(*labels, cls) for cls in CODE_CLASSES)
         if previous is None or previous.version != model.version:
             self.window = Window(self.window_seconds)  # a new version starts with a clean window
         self.model = model
@@ -130,6 +133,7 @@ class ModelRuntime:
         self.aliases: dict[str, list[VariantRuntime]] = {}
         for variant in self.variants.values():
             self.aliases.setdefault(variant.alias, []).append(variant)
+        metrics.declare(config.name, list(self.aliases), config.strategy == "canary")
         self.weights: dict[str, int] = {}
         self.router = Router(self.order, {self.order[0]: 100})
         self.shadow: ShadowRunner | None = (

@@ -185,11 +185,13 @@ class StateSync:
         self.converge()
 
     def converge(self) -> None:
-        """Ask the repository to serve every alias's target version."""
+        """Ask the repository to serve every alias's target version; report which aliases serve it."""
         for name, record in self.records.items():
             for alias, version in record.aliases.items():
-                if (name, alias) in self.repository.slots:
+                slot = self.repository.slots.get((name, alias))
+                if slot is not None:
                     self.repository.converge(name, alias, version)
+                    self.metrics.converged.labels(name, alias).set(1 if slot.served == version else 0)
 
     def require_store(self) -> None:
         """503 while the store is unreachable: admin changes need it."""

@@ -24,3 +24,4 @@ def apply(runtime: ModelRuntime, record: RolloutRecord) -> None:
     """Route `runtime`'s requests by `record` from now on."""
     runtime.set_weights(effective_weights(runtime.config, record))
     runtime.metrics.canary_step.labels(runtime.name).set(record.canary.step)
+    runtime.metrics.set_phase(runtime.name, record.phase)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Request, Response
 
 from serving.api.deps import GatewayDep, body_bytes
@@ -14,8 +16,9 @@ from serving.api.schemas import (
     V2InferResponse,
     body_doc,
 )
+from serving.errors import ServingError
 from serving.fastpath import WANTED
-from serving.predict import serve
+from serving.predict import Answered, model_label, observe, serve
 
 router = APIRouter(tags=["predict"])
 
@@ -23,11 +26,19 @@ router = APIRouter(tags=["predict"])
 async def _answer(
     gateway: GatewayDep, request: Request, kind: str, model: str | None, version: str | None = None
 ) -> Response:
-    body = await body_bytes(request)
+    arrived = time.perf_counter()
+    answered = Answered()
+    try:
+        body = await body_bytes(request)
+    except ServingError as error:  # 413/408: answered by the app's error handler
+        answered.model = model_label(gateway, model)
+        observe(gateway, answered, error.status, time.perf_counter() - arrived)
+        raise
     wanted = {name.decode() for name in WANTED}
     headers = {k: v for k, v in request.headers.items() if k in wanted}
-    status, payload, extra = await serve(gateway, kind, model, body, headers, version)
+    status, payload, extra = await serve(gateway, kind, model, body, headers, version, answered)
     media = dict(extra).pop("content-type", "application/json")
+    observe(gateway, answered, status, time.perf_counter() - arrived)  # Starlette sends it after this
     return Response(
         payload,
         status_code=status,

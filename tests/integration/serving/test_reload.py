@@ -13,7 +13,7 @@ from tests.integration.serving.support import TcpProxy, Traffic, wait_for
 def _reload_count(gateway, alias: str) -> float:
     text = gateway.client.get("/metrics").text
     match = re.search(
-        rf'serving_reloads_total{{alias="{alias}",model="iris",result="changed"}} ([0-9.]+)', text
+        rf'serving_reloads_total{{alias="{alias}",model="iris",result="loaded"}} ([0-9.]+)', text
     )
     return float(match.group(1)) if match else 0.0
 

@@ -334,7 +334,7 @@ def test_failing_loads_back_off_and_are_visible(versions, spare, gateways, mlflo
         time.sleep(10)  # an observation window, not a timing assertion: attempts are counted
         text = gateway.client.get("/metrics").text
         found = re.search(
-            rf'serving_reloads_total{{alias="{alias}",model="iris",result="failure"}} ([0-9.]+)', text
+            rf'serving_reloads_total{{alias="{alias}",model="iris",result="failed"}} ([0-9.]+)', text
         )
         attempts = float(found.group(1)) if found else 0.0
         # back-off 0.5, 1, 2, 4, 8 s: at most 6 attempts in the first ~11 s (a fixed 0.5 s retry makes 20+)
