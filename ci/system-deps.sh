@@ -2,6 +2,8 @@
 # Install the Debian packages the local stack, tests and benchmarks need, only when missing.
 # Usage: ci/system-deps.sh [postgresql] [prometheus] [alertmanager] [wrk] [python3.11]
 #        (no argument: postgresql and wrk)
+# prometheus: Debian's package: promtool (make lint checks and unit-tests the alert rules with it) and the
+# full local stack's Prometheus; alertmanager: prometheus-alertmanager, the full local stack's Alertmanager.
 set -euo pipefail
 
 wanted=("$@")
@@ -11,7 +13,7 @@ missing=()
 for pkg in "${wanted[@]}"; do
   case "$pkg" in
     postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql) ;;
-    prometheus) command -v prometheus >/dev/null 2>&1 || missing+=(prometheus) ;;
+    prometheus) { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || missing+=(prometheus) ;;
     alertmanager) command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager) ;;
     wrk) command -v wrk >/dev/null 2>&1 || missing+=(wrk) ;;
     python3.11) [ -x /usr/bin/python3.11 ] || missing+=(python3.11) ;;
