@@ -14,9 +14,8 @@ import yaml
 
 from ops.local.stack.errors import StackError
 from ops.local.stack.services import Service
-from ops.local.stack.settings import REPO_ROOT, StackSettings
+from ops.local.stack.settings import StackSettings
 
-RULES_GLOB = REPO_ROOT / "observability" / "rules" / "*.rules.yaml"
 PROMETHEUS_BINARY = "prometheus"
 # Debian's prometheus-alertmanager installs the binary under this name.
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
@@ -64,7 +63,7 @@ def prometheus_config(settings: StackSettings) -> dict[str, Any]:
             "evaluation_interval": settings.evaluation_interval,
             "external_labels": {"environment": "local"},
         },
-        "rule_files": [str(RULES_GLOB)],
+        "rule_files": [settings.prometheus_rule_files],
         "alerting": {
             "alertmanagers": [
                 {"static_configs": [{"targets": [f"{settings.host}:{settings.alertmanager_port}"]}]}

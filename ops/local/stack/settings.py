@@ -37,6 +37,9 @@ class StackSettings(BaseSettings):
     with_airflow: bool = Field(default=True, alias="MLOPS_STACK_AIRFLOW")
     with_control: bool = Field(default=True, alias="MLOPS_STACK_CONTROL")
     with_monitoring: bool = Field(default=True, alias="MLOPS_STACK_MONITORING")
+    prometheus_rule_files: str = Field(
+        default=str(REPO_ROOT / "observability" / "rules" / "*.rules.yaml"), alias="PROMETHEUS_RULE_FILES"
+    )
     scrape_interval: str = Field(default="15s", pattern=DURATION, alias="PROMETHEUS_SCRAPE_INTERVAL")
     evaluation_interval: str = Field(default="15s", pattern=DURATION, alias="PROMETHEUS_EVALUATION_INTERVAL")
     alert_group_wait: str = Field(default="30s", pattern=DURATION, alias="ALERTMANAGER_GROUP_WAIT")

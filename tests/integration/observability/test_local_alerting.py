@@ -9,7 +9,7 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
-from ops.local.stack.monitoring import RULES_GLOB, scrape_jobs
+from ops.local.stack.monitoring import scrape_jobs
 from ops.local.stack.slack_sink import message_text, read_messages
 from tests.integration.serving.conftest import _register_faulty
 from tests.integration.serving.support import iris_body, wait_for
@@ -48,7 +48,8 @@ def test_prometheus_scrapes_the_stack_and_loads_the_rule_files(full_stack: Runni
 
     groups = _prometheus(full_stack, "/api/v1/rules")["groups"]
     files = {Path(group["file"]).name for group in groups}
-    assert files == {path.name for path in RULES_GLOB.parent.glob(RULES_GLOB.name)}
+    rule_files = Path(full_stack.settings.prometheus_rule_files)
+    assert files == {path.name for path in rule_files.parent.glob(rule_files.name)} and files
     alerts = {rule["name"] for group in groups for rule in group["rules"] if rule["type"] == "alerting"}
     assert ALERT in alerts
     assert all(rule["health"] != "err" for group in groups for rule in group["rules"]), groups

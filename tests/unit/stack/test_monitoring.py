@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from ops.local.stack import Stack, StackError, monitoring
-from ops.local.stack.settings import StackSettings
+from ops.local.stack.settings import REPO_ROOT, StackSettings
 from ops.local.stack.slack_sink import message_text, read_messages, serve
 from tests.support.ports import free_port
 
@@ -37,7 +37,7 @@ def test_prometheus_scrapes_the_stack_and_alerts_to_the_local_alertmanager(tmp_p
     targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
     assert targets["gateway"] == ["127.0.0.1:18000"] and targets["mlflow"] == ["127.0.0.1:15000"]
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:19093"]
-    assert config["rule_files"] == [str(monitoring.RULES_GLOB)]
+    assert config["rule_files"] == [str(REPO_ROOT / "observability" / "rules" / "*.rules.yaml")]
     no_gateway = monitoring.prometheus_config(_full(tmp_path, MLOPS_STACK_GATEWAY="false"))
     assert "gateway" not in {job["job_name"] for job in no_gateway["scrape_configs"]}
 
