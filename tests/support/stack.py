@@ -34,6 +34,8 @@ def stack_settings(
         "serving_port": free_port(),
         "slack_sink_port": free_port(),
         "airflow_port": free_port(),
+        "airflow_statsd_port": free_port(),
+        "airflow_metrics_port": free_port(),
         "control_port": free_port(),
         "with_gateway": with_gateway,
         "with_airflow": with_airflow,

@@ -90,8 +90,14 @@ def mlflow_store(settings: StackSettings) -> tuple[str, str, dict[str, str]]:
     return f"sqlite:///{folder / 'mlflow.db'}", str(folder / "artifacts"), {}
 
 
+def mlflow_metrics_dir(settings: StackSettings) -> Path:
+    """Where the tracking server's workers keep their Prometheus metrics (emptied at each start)."""
+    return settings.state_dir / "mlflow-metrics"
+
+
 def mlflow_server(settings: StackSettings) -> Service:
-    """The MLflow tracking server with proxied artifacts (--serve-artifacts)."""
+    """The MLflow tracking server with proxied artifacts (--serve-artifacts) and /metrics
+    (--expose-prometheus: scrape job `mlflow`)."""
     backend, artifacts, env = mlflow_store(settings)
     # The job runner serves GenAI features (scorers, trace rollups) and adds six worker processes.
     env = {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
@@ -109,6 +115,8 @@ def mlflow_server(settings: StackSettings) -> Service:
         str(settings.mlflow_port),
         "--workers",
         "2" if settings.mode == "full" else "1",
+        "--expose-prometheus",
+        str(mlflow_metrics_dir(settings)),
     ]
     return Service("mlflow", argv, settings.mlflow_uri + "/health", env)
 

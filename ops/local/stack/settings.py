@@ -23,6 +23,9 @@ class StackSettings(BaseSettings):
     serving_port: int = Field(default=8000, alias="SERVING_PORT")
     slack_sink_port: int = Field(default=8025, alias="SLACK_SINK_PORT")
     airflow_port: int = Field(default=8080, alias="AIRFLOW_PORT")
+    # Airflow's metrics: StatsD (UDP) into the local exporter, Prometheus /metrics out of it
+    airflow_statsd_port: int = Field(default=9125, alias="AIRFLOW_STATSD_PORT")
+    airflow_metrics_port: int = Field(default=9102, alias="AIRFLOW_METRICS_PORT")
     control_port: int = Field(default=8010, alias="CONTROL_PORT")
     postgres_port: int = Field(default=5433, alias="POSTGRES_PORT")
     s3_port: int = Field(default=8333, alias="S3_PORT")
@@ -74,6 +77,11 @@ class StackSettings(BaseSettings):
     @property
     def airflow_url(self) -> str:
         return f"http://{self.host}:{self.airflow_port}"
+
+    @property
+    def airflow_metrics_url(self) -> str:
+        """Airflow's metrics in Prometheus format (the local StatsD exporter; scrape job `airflow`)."""
+        return f"http://{self.host}:{self.airflow_metrics_port}/metrics"
 
     @property
     def control_url(self) -> str:

@@ -1,6 +1,7 @@
 """The local stack: start every service, wait until healthy, stop what it started, report status."""
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,15 @@ from ops.local.stack import monitoring, process
 from ops.local.stack.envfile import GENERATED, read_env_file, write_env_file
 from ops.local.stack.errors import StackError
 from ops.local.stack.postgres import Postgres
-from ops.local.stack.services import Service, control_api, gateway, mlflow_server, s3_server, slack_sink
+from ops.local.stack.services import (
+    Service,
+    control_api,
+    gateway,
+    mlflow_metrics_dir,
+    mlflow_server,
+    s3_server,
+    slack_sink,
+)
 from ops.local.stack.settings import REPO_ROOT, StackSettings
 
 
@@ -109,6 +118,7 @@ class Stack:
         if s.with_airflow:
             values.update(
                 AIRFLOW_URL=s.airflow_url,
+                AIRFLOW_METRICS_URL=s.airflow_metrics_url,
                 AIRFLOW_ADMIN_USER=airflow_home.ADMIN_USER,
                 AIRFLOW_API_USER=airflow_home.API_USER,
             )
@@ -179,6 +189,8 @@ class Stack:
         if process.read_pid(service.pid_file(s)):
             return False
         process.keep_leftovers(service.pid_file(s))
+        if service.name == "mlflow":  # metrics files of the last run's workers would add to this run's
+            shutil.rmtree(mlflow_metrics_dir(s), ignore_errors=True)
         process.start(service.argv, service.env, service.log_file(s), service.pid_file(s), REPO_ROOT)
         return True
 
