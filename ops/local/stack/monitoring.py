@@ -52,6 +52,8 @@ def scrape_jobs(settings: StackSettings) -> list[ScrapeJob]:
     if settings.with_gateway:
         jobs.append(ScrapeJob("gateway", f"{host}:{settings.serving_port}"))
     jobs.append(ScrapeJob("mlflow", f"{host}:{settings.mlflow_port}"))
+    if settings.with_airflow:
+        jobs.append(ScrapeJob("airflow", f"{host}:{settings.airflow_metrics_port}"))
     return jobs
 
 

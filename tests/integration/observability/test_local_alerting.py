@@ -35,7 +35,7 @@ def _targets(stack: RunningStack) -> dict[str, dict[str, str]]:
 
 def test_prometheus_scrapes_the_stack_and_loads_the_rule_files(full_stack: RunningStack) -> None:
     jobs = {job.name for job in scrape_jobs(full_stack.settings)}
-    assert {"gateway", "mlflow"} <= jobs
+    assert jobs == {"gateway", "mlflow", "airflow"}
     # a target is `unknown` until its first scrape, and a scrape that failed may succeed next time;
     # the assert below says which target is not up and why
     with contextlib.suppress(AssertionError):

@@ -32,14 +32,18 @@ def test_generated_configs_pass_promtool_and_amtool(tmp_path: Path) -> None:
 
 
 def test_prometheus_scrapes_the_stack_and_alerts_to_the_local_alertmanager(tmp_path: Path) -> None:
-    settings = _full(tmp_path, SERVING_PORT="18000", MLFLOW_PORT="15000", ALERTMANAGER_PORT="19093")
+    ports = {"SERVING_PORT": "18000", "MLFLOW_PORT": "15000", "AIRFLOW_METRICS_PORT": "19102"}
+    settings = _full(tmp_path, ALERTMANAGER_PORT="19093", **ports)
     config = monitoring.prometheus_config(settings)
     targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
     assert targets["gateway"] == ["127.0.0.1:18000"] and targets["mlflow"] == ["127.0.0.1:15000"]
+    assert targets["airflow"] == ["127.0.0.1:19102"]
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:19093"]
     assert config["rule_files"] == [str(REPO_ROOT / "observability" / "rules" / "*.rules.yaml")]
-    no_gateway = monitoring.prometheus_config(_full(tmp_path, MLOPS_STACK_GATEWAY="false"))
-    assert "gateway" not in {job["job_name"] for job in no_gateway["scrape_configs"]}
+    alone = monitoring.prometheus_config(
+        _full(tmp_path, MLOPS_STACK_GATEWAY="false", MLOPS_STACK_AIRFLOW="false")
+    )
+    assert [job["job_name"] for job in alone["scrape_configs"]] == ["prometheus", "mlflow"]
 
 
 def test_alertmanager_sends_firing_and_resolved_to_the_slack_sink(tmp_path: Path) -> None:
