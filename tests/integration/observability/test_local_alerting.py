@@ -36,14 +36,18 @@ def _targets(stack: RunningStack) -> dict[str, dict[str, str]]:
 def test_prometheus_scrapes_the_stack_and_loads_the_rule_files(full_stack: RunningStack) -> None:
     jobs = {job.name for job in scrape_jobs(full_stack.settings)}
     assert jobs == {"gateway", "mlflow", "airflow"}
-    # a target is `unknown` until its first scrape, and a scrape that failed may succeed next time;
-    # the assert below says which target is not up and why
+    expected = {"prometheus", *jobs}
+
+    def all_up() -> bool:
+        targets = _targets(full_stack)
+        return set(targets) == expected and all(t["health"] == "up" for t in targets.values())
+
+    # Prometheus lists no target until its discovery ran, a target is `unknown` until its first scrape,
+    # and a scrape that failed may succeed next time; the asserts below say which target is not up and why
     with contextlib.suppress(AssertionError):
-        wait_for(
-            lambda: all(t["health"] == "up" for t in _targets(full_stack).values()), 60, what="targets up"
-        )
+        wait_for(all_up, 60, what="targets up")
     targets = _targets(full_stack)
-    assert set(targets) == {"prometheus", *jobs}
+    assert set(targets) == expected
     assert all(target["health"] == "up" for target in targets.values()), targets
 
     groups = _prometheus(full_stack, "/api/v1/rules")["groups"]
