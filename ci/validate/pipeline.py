@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from ci.validate import appset, kpo_pods, podrules, podsecurity, policy, render, schemas
+from ci.validate import appset, kpo_pods, monitoring, podrules, podsecurity, policy, render, schemas
 from ci.validate.findings import Finding, SetupError, obj_name
 from ci.validate.firstsync.run import DryRun, dry_run
 from ci.validate.manifests import (
@@ -239,11 +239,13 @@ def run_all(s: Settings, rendered: render.RenderResult | None = None) -> Report:
     ]
 
     report.findings += project_findings(report.applications, projects, result.manifests, s.repo)
-    report.findings += check_objects(objects, s)
+    watched, findings = monitoring.render_monitoring(s)
+    report.findings += findings
+    report.findings += check_objects(objects + watched, s)
     report.findings += secret_scan(s.repo)
     report.first_sync = dry_run(s.repo, result.manifests, report.applications, kpo)
     report.findings += report.first_sync.findings
-    report.objects = len(objects)
+    report.objects = len(objects) + len(watched)
     report.notes = [
         f"exemption {e.rule} for {sorted(e.containers)} in {e.source_pattern}: {e.reason}"
         for e in policy.EXEMPTIONS

@@ -101,10 +101,12 @@ def helm_template(
     values: list[Path],
     source: str,
     sets: Parameters = (),
+    api_versions: tuple[str, ...] = (),
 ) -> tuple[str | None, list[Finding]]:
-    """`helm template` output, or the finding that says why the chart did not render."""
+    """`helm template` output (with `api_versions` as the cluster's extra APIs), or the finding that
+    says why the chart did not render."""
     cmd = [s.helm, "template", release, str(chart), "--namespace", namespace, "--kube-version", s.k8s_version]
-    cmd += _value_args(values, sets)
+    cmd += _value_args(values, sets) + [arg for api in api_versions for arg in ("--api-versions", api)]
     proc = _run(cmd, s.repo)
     if proc.returncode != 0:
         return None, [Finding(source, "helm-template", _error_text(proc))]

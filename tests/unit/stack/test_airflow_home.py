@@ -91,15 +91,28 @@ def test_migration_runs_once_per_airflow_version_and_database(
 
 def test_components_and_their_health_checks(tmp_path: Path) -> None:
     s = settings(tmp_path)
-    services = airflow_services(s, {"X": "1"})
-    assert [svc.name for svc in services] == list(NAMES)
+    exporter, *services = airflow_services(s, {"X": "1"})
+    assert [exporter.name] + [svc.name for svc in services] == list(NAMES)
+    # the StatsD exporter first (Airflow's metrics from its first packet on), checked by its /metrics
+    assert exporter.health_url == s.airflow_metrics_url and exporter.health_key is None
+    assert exporter.argv[-4:] == [
+        "--udp-port",
+        str(s.airflow_statsd_port),
+        "--http-port",
+        str(s.airflow_metrics_port),
+    ]
     assert {svc.health_url for svc in services} == {"http://127.0.0.1:28080/api/v2/monitor/health"}
     assert [svc.health_key for svc in services] == [None, "scheduler", "dag_processor", "triggerer"]
     api, scheduler, _processor, triggerer = (svc.argv for svc in services)
     assert api[1:] == ["api-server", "--host", "127.0.0.1", "--port", "28080", "--workers", "1"]
     # No log servers: they would bind the fixed ports 8793/8794.
     assert "--skip-serve-logs" in scheduler and "--skip-serve-logs" in triggerer
-    assert [svc.name for svc in Stack(s).services()][-4:] == list(NAMES)
+    assert [svc.name for svc in Stack(s).services()][-len(NAMES) :] == list(NAMES)
+    env = Stack(s).airflow().env()
+    assert (env["AIRFLOW__METRICS__STATSD_ON"], env["AIRFLOW__METRICS__STATSD_PORT"]) == (
+        "True",
+        str(s.airflow_statsd_port),
+    )
     no_airflow = StackSettings(MLOPS_STACK_DIR=tmp_path, MLOPS_STACK_AIRFLOW="false")
     assert not set(NAMES) & {svc.name for svc in Stack(no_airflow).services()}
 

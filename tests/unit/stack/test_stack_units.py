@@ -36,6 +36,9 @@ def test_embedded_and_full_mlflow_commands(tmp_path: Path) -> None:
     assert any(a.startswith("postgresql+psycopg2://") for a in full.argv)
     assert "s3://mlflow/artifacts" in full.argv
     assert full.env["MLFLOW_S3_ENDPOINT_URL"] == "http://127.0.0.1:9999"
+    for server in (embedded, full):  # /metrics (scrape job `mlflow`) in both modes
+        flag = server.argv.index("--expose-prometheus")
+        assert server.argv[flag + 1] == str(tmp_path / "mlflow-metrics")
 
 
 def test_s3_server_binds_loopback_on_distinct_ports(tmp_path: Path) -> None:
