@@ -27,7 +27,7 @@ install: $(STAMP) $(TRAINER_STAMP) system-deps ## Create .venv, install pinned d
 	@bash ci/install-tools.sh
 
 system-deps:
-	@bash ci/system-deps.sh postgresql prometheus
+	@bash ci/system-deps.sh postgresql prometheus alertmanager
 
 up: install ## Start the local stack (MLflow, gateway, control API, Airflow; MLOPS_STACK=embedded|full) and wait until healthy
 	@$(PY) -m ops.local.stack up

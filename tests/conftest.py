@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ops.local.stack import Stack
+from tests.support.alerting import write_serving_config
 from tests.support.stack import RunningStack, SlackSink, stack_settings, train_and_register
 
 
@@ -29,15 +30,26 @@ def mlflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSt
 
 @pytest.fixture(scope="session")
 def full_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """The full stack: PostgreSQL + SeaweedFS S3 + MLflow on them, Slack sink and Airflow (PostgreSQL
-    metadata DB, task logs to S3), no gateway."""
+    """The full stack: PostgreSQL + SeaweedFS S3 + MLflow on them, Slack sink, Airflow (PostgreSQL
+    metadata DB, task logs to S3), Prometheus and Alertmanager, and a gateway serving only the alerting
+    test's model (tests.support.alerting). That gateway keeps its state in a database of its own: the
+    deployment and fleet tests' gateways share `serving`, and the models they add at runtime reach
+    every replica on it (this one could not load them from its MLflow: their fleets would not converge)."""
     if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")) and not shutil.which("initdb"):
         pytest.fail("PostgreSQL is not installed: `make test` installs it (ci/system-deps.sh postgresql)")
     # PostgreSQL runs as the postgres user, which cannot enter pytest's private (0700) temp folders.
     state = Path(tempfile.mkdtemp(prefix="mlops-full-stack-"))
     state.chmod(0o711)
     try:
-        yield from _start(stack_settings(state, mode="full", with_airflow=True))
+        settings = stack_settings(
+            state,
+            mode="full",
+            with_airflow=True,
+            with_gateway=True,
+            serving_config=write_serving_config(state),
+            serving_database="serving_alerts",
+        )
+        yield from _start(settings)
     finally:
         shutil.rmtree(state, ignore_errors=True)
 

@@ -44,6 +44,15 @@ def stack_settings(
     }
     if mode == "full":
         values.update(postgres_port=free_port(), s3_port=free_port(), weed_base_port=free_port_block(7))
+        # Prometheus and Alertmanager: short intervals, so an alert reaches the Slack sink in seconds.
+        values.update(
+            prometheus_port=free_port(),
+            alertmanager_port=free_port(),
+            scrape_interval="2s",
+            evaluation_interval="2s",
+            alert_group_wait="1s",
+            alert_group_interval="5s",
+        )
     values.update(extra)
     return StackSettings.model_validate(values)
 

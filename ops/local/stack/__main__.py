@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    control  {s.control_url}  (X-API-Key: $CONTROL_API_KEY in {stack.env_file})")
             if s.with_airflow:
                 print(f"    Airflow  {s.airflow_url}  {airflow_login(stack)}")
+            if s.monitoring:
+                print(f"    Prometheus   {s.prometheus_url}  (scrape {s.scrape_interval})")
+                print(f"    Alertmanager {s.alertmanager_url}  (alerts to the Slack sink)")
             print(f"    Slack    {s.slack_log} (webhook {s.slack_webhook_url})")
             print(f"    env      source {stack.env_file}")
         elif args.command == "down":

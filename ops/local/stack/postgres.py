@@ -5,6 +5,7 @@ import os
 import pwd
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from ops.local.stack.errors import StackError
@@ -147,10 +148,12 @@ class Postgres:
             raise StackError(f"psql failed ({sql[:60]}...): {result.stderr.strip()[-300:]}")
         return result.stdout.strip()
 
-    def ensure_databases(self, user: str = "mlops", password: str = "mlops") -> None:
-        """Create the application role and databases once."""
+    def ensure_databases(
+        self, extra: Sequence[str] = (), user: str = "mlops", password: str = "mlops"
+    ) -> None:
+        """Create the application role and databases (DATABASES and `extra`) once."""
         if self.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{user}'") != "1":
             self.psql(f"CREATE ROLE {user} LOGIN PASSWORD '{password}'")
-        for name in DATABASES:
+        for name in dict.fromkeys([*DATABASES, *extra]):
             if self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'") != "1":
                 self.psql(f"CREATE DATABASE {name} OWNER {user}")

@@ -10,13 +10,15 @@ from ops.local.stack.settings import StackSettings
 @dataclass(frozen=True)
 class Service:
     """A background process of the stack with an HTTP health check: health_url answers below 500 or,
-    with health_key, its JSON reports that component `healthy` (Airflow's /api/v2/monitor/health)."""
+    with health_key, its JSON reports that component `healthy` (Airflow's /api/v2/monitor/health).
+    `endpoint` is what `make status` shows (default: health_url without its last segment)."""
 
     name: str
     argv: list[str]
     health_url: str
     env: dict[str, str] = field(default_factory=dict)
     health_key: str | None = None
+    endpoint: str | None = None
 
     def log_file(self, settings: StackSettings) -> Path:
         return settings.logs_dir / f"{self.name}.log"
@@ -154,7 +156,7 @@ def database_url(settings: StackSettings, name: str, sqlite_file: str) -> str:
 
 
 def serving_state_url(settings: StackSettings) -> str:
-    return database_url(settings, "serving", "state.db")
+    return database_url(settings, settings.serving_database, "state.db")
 
 
 def gateway(settings: StackSettings, api_key: str) -> Service:

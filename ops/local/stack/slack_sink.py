@@ -1,7 +1,9 @@
 """A local stand-in for a Slack incoming webhook: appends every accepted message to a JSON-lines file.
 
-It answers like Slack does: 200 `ok` for a JSON object with `text` or `blocks`, 400 `invalid_payload`
-for a body that is not JSON, 400 `no_text` for one with neither field. `GET /` is its health check.
+It answers like Slack does: 200 `ok` for a JSON object with `text`, `blocks` or `attachments` (what
+Alertmanager's slack_configs send), 400 `invalid_payload` for a body that is not JSON, 400 `no_text`
+for one with none of them. Each message is recorded as posted, one JSON object a line. `GET /` is its
+health check.
 With `--callbacks-file`, it is also the local receiver of the control API's callbacks: a POST under
 `/callbacks/` is recorded as is (path, the `X-MLOps-*` headers and the raw body, so a reader can verify
 the signature) and answered 200.
@@ -30,6 +32,16 @@ def decode_payload(body: bytes, content_type: str) -> dict | None:
 
 
 CALLBACK_PREFIX = "/callbacks/"
+MESSAGE_FIELDS = ("text", "blocks", "attachments")
+
+
+def message_text(message: dict) -> str:
+    """What a reader sees of a message: its text, then each attachment's pretext, title and text."""
+    parts = [str(message.get("text") or "")]
+    for attachment in message.get("attachments") or []:
+        if isinstance(attachment, dict):
+            parts.extend(str(attachment.get(key) or "") for key in ("pretext", "title", "text"))
+    return "\n".join(part for part in parts if part)
 
 
 def make_handler(
@@ -60,7 +72,7 @@ def make_handler(
             if message is None:
                 self._answer(400, "invalid_payload")
                 return
-            if not message.get("text") and not message.get("blocks"):
+            if not any(message.get(key) for key in MESSAGE_FIELDS):
                 self._answer(400, "no_text")
                 return
             with lock, open(file, "a", encoding="utf-8") as out:

@@ -15,7 +15,7 @@ import httpx
 # Modules, not names: ops.local.airflow imports this package's modules too (resolved at call time).
 from ops.local.airflow import home as airflow_home
 from ops.local.airflow import services as airflow_services
-from ops.local.stack import process
+from ops.local.stack import monitoring, process
 from ops.local.stack.envfile import GENERATED, read_env_file, write_env_file
 from ops.local.stack.errors import StackError
 from ops.local.stack.postgres import Postgres
@@ -155,6 +155,9 @@ class Stack:
             ordered.append(control_api(s, self.written_values()))
         if s.with_airflow:
             ordered.extend(airflow_services.airflow_services(s, self.airflow().env()))
+        if s.monitoring:
+            # Alertmanager first: Prometheus sends to it from its first rule evaluation on.
+            ordered.extend([monitoring.alertmanager_server(s), monitoring.prometheus_server(s)])
         return ordered
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -170,7 +173,16 @@ class Stack:
             )
 
     def _all_known_services(self) -> list[Service]:
-        names = ("slack-sink", "s3", "mlflow", "gateway", "control", *airflow_services.NAMES)
+        names = (
+            "slack-sink",
+            "s3",
+            "mlflow",
+            "gateway",
+            "control",
+            *airflow_services.NAMES,
+            "alertmanager",
+            "prometheus",
+        )
         return [Service(n, [], "") for n in names]
 
     def _start_service(self, service: Service) -> bool:
@@ -227,7 +239,7 @@ class Stack:
             self.postgres.start()
         if not wait_until(self.postgres.ready, self.settings.start_timeout):
             raise StackError(f"postgres is not accepting connections; see {self.postgres.log_file}")
-        self.postgres.ensure_databases()
+        self.postgres.ensure_databases(extra=(self.settings.serving_database,))
 
     def _ensure_bucket(self) -> None:
         import boto3
@@ -271,6 +283,9 @@ class Stack:
         self._check_mode()
         started: list[str] = []
         self.env_values()
+        if s.monitoring:
+            monitoring.check_installed()
+            monitoring.write_configs(s)
         if s.mode == "full":
             was_running = self.postgres.running()
             self._start_postgres()
@@ -317,6 +332,8 @@ class Stack:
         return stopped
 
     def _endpoint(self, service: Service) -> str:
+        if service.endpoint:
+            return service.endpoint
         if service.health_key:
             return f"heartbeat ({service.health_key})"
         if service.name == "airflow-api":

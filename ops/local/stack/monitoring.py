@@ -1,0 +1,175 @@
+"""Prometheus and Alertmanager of the full local stack: their generated configs and how they run.
+
+Prometheus scrapes the stack's gateway, MLflow and Airflow, evaluates the rule files of
+`observability/rules/` and sends alerts to the local Alertmanager, which posts every notification
+(firing and resolved) to the Slack webhook sink, so alerts land in `.stack/slack.jsonl`.
+"""
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ops.local.stack.errors import StackError
+from ops.local.stack.services import Service
+from ops.local.stack.settings import StackSettings
+
+PROMETHEUS_BINARY = "prometheus"
+# Debian's prometheus-alertmanager installs the binary under this name.
+ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
+INSTALL_HINT = "install it with `bash ci/system-deps.sh prometheus` (or `make install`)"
+
+SLACK_TITLE = (
+    '[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] '
+    "{{ .CommonLabels.alertname }}{{ if .CommonLabels.model }} ({{ .CommonLabels.model }}){{ end }}"
+)
+SLACK_TEXT = (
+    "{{ range .Alerts }}"
+    "*{{ .Labels.alertname }}*{{ if .Labels.model }} model `{{ .Labels.model }}`{{ end }}"
+    "{{ if .Labels.severity }} severity {{ .Labels.severity }}{{ end }}: {{ .Status }}\n"
+    "{{ if .Annotations.summary }}{{ .Annotations.summary }}\n{{ end }}"
+    "{{ if .Annotations.description }}{{ .Annotations.description }}\n{{ end }}"
+    "{{ if .Annotations.runbook_url }}Runbook: {{ .Annotations.runbook_url }}\n{{ end }}"
+    "{{ end }}"
+)
+
+
+@dataclass(frozen=True)
+class ScrapeJob:
+    """One Prometheus scrape job: a stack service's metrics endpoint."""
+
+    name: str
+    address: str
+    path: str = "/metrics"
+
+
+def scrape_jobs(settings: StackSettings) -> list[ScrapeJob]:
+    """The metrics endpoints of the services this stack runs."""
+    host = settings.host
+    jobs = []
+    if settings.with_gateway:
+        jobs.append(ScrapeJob("gateway", f"{host}:{settings.serving_port}"))
+    jobs.append(ScrapeJob("mlflow", f"{host}:{settings.mlflow_port}"))
+    if settings.with_airflow:
+        jobs.append(ScrapeJob("airflow", f"{host}:{settings.airflow_metrics_port}"))
+    return jobs
+
+
+def prometheus_config(settings: StackSettings) -> dict[str, Any]:
+    """prometheus.yml: the stack's scrape jobs, the rule files, the local Alertmanager."""
+    return {
+        "global": {
+            "scrape_interval": settings.scrape_interval,
+            "evaluation_interval": settings.evaluation_interval,
+            "external_labels": {"environment": "local"},
+        },
+        "rule_files": [settings.prometheus_rule_files],
+        "alerting": {
+            "alertmanagers": [
+                {"static_configs": [{"targets": [f"{settings.host}:{settings.alertmanager_port}"]}]}
+            ]
+        },
+        "scrape_configs": [
+            {
+                "job_name": job.name,
+                "metrics_path": job.path,
+                "static_configs": [{"targets": [job.address]}],
+            }
+            for job in [
+                ScrapeJob("prometheus", f"{settings.host}:{settings.prometheus_port}"),
+                *scrape_jobs(settings),
+            ]
+        ],
+    }
+
+
+def alertmanager_config(settings: StackSettings) -> dict[str, Any]:
+    """alertmanager.yml: every alert, firing and resolved, to the Slack webhook (the local sink)."""
+    return {
+        "route": {
+            "receiver": "slack",
+            "group_by": ["alertname", "model"],
+            "group_wait": settings.alert_group_wait,
+            "group_interval": settings.alert_group_interval,
+            "repeat_interval": settings.alert_repeat_interval,
+        },
+        "receivers": [
+            {
+                "name": "slack",
+                "slack_configs": [
+                    {
+                        "api_url": settings.slack_webhook_url,
+                        "channel": "#mlops-alerts",
+                        "username": "alertmanager",
+                        "send_resolved": True,
+                        "title": SLACK_TITLE,
+                        "title_link": f"{settings.alertmanager_url}/#/alerts",
+                        "text": SLACK_TEXT,
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def prometheus_config_file(settings: StackSettings) -> Path:
+    return settings.monitoring_dir / "prometheus.yml"
+
+
+def alertmanager_config_file(settings: StackSettings) -> Path:
+    return settings.monitoring_dir / "alertmanager.yml"
+
+
+def write_configs(settings: StackSettings) -> None:
+    """Write both configs for the current settings (on each `up`; a running process keeps its own)."""
+    settings.monitoring_dir.mkdir(parents=True, exist_ok=True)
+    for file, config in (
+        (prometheus_config_file(settings), prometheus_config(settings)),
+        (alertmanager_config_file(settings), alertmanager_config(settings)),
+    ):
+        file.write_text(
+            "# Generated by ops.local.stack on every `make up`: edits are overwritten.\n"
+            + yaml.safe_dump(config, sort_keys=False)
+        )
+
+
+def _binary(*names: str) -> str:
+    """The first of the names on PATH (else the first name: check_installed says what is missing)."""
+    return next((found for found in map(shutil.which, names) if found), names[0])
+
+
+def check_installed() -> None:
+    """Both binaries are on PATH, else a StackError saying how to install them."""
+    for names in ((PROMETHEUS_BINARY,), ALERTMANAGER_BINARIES):
+        if not any(shutil.which(name) for name in names):
+            raise StackError(f"{names[0]} is not installed: {INSTALL_HINT}")
+
+
+def prometheus_server(settings: StackSettings) -> Service:
+    """Prometheus on loopback, its TSDB under .stack/monitoring (kept by down/up)."""
+    argv = [
+        _binary(PROMETHEUS_BINARY),
+        f"--config.file={prometheus_config_file(settings)}",
+        f"--storage.tsdb.path={settings.monitoring_dir / 'prometheus'}",
+        f"--web.listen-address={settings.host}:{settings.prometheus_port}",
+        f"--web.external-url={settings.prometheus_url}",
+        "--web.enable-lifecycle",
+    ]
+    return Service("prometheus", argv, settings.prometheus_url + "/-/ready", endpoint=settings.prometheus_url)
+
+
+def alertmanager_server(settings: StackSettings) -> Service:
+    """Alertmanager on loopback, a single instance (its cluster listener off)."""
+    argv = [
+        _binary(*ALERTMANAGER_BINARIES),
+        f"--config.file={alertmanager_config_file(settings)}",
+        f"--storage.path={settings.monitoring_dir / 'alertmanager'}",
+        f"--web.listen-address={settings.host}:{settings.alertmanager_port}",
+        f"--web.external-url={settings.alertmanager_url}",
+        "--cluster.listen-address=",
+    ]
+    return Service(
+        "alertmanager", argv, settings.alertmanager_url + "/-/ready", endpoint=settings.alertmanager_url
+    )
