@@ -23,8 +23,9 @@ $(STAMP): pyproject.toml requirements.lock ci/bootstrap.sh
 $(TRAINER_STAMP): $(STAMP) ci/trainer-runtime.sh $(wildcard trainer/*.py trainer/*.yaml trainer/configs/*.json)
 	@bash ci/trainer-runtime.sh
 
-install: $(STAMP) $(TRAINER_STAMP) system-deps ## Create .venv, install pinned dependencies and system packages
+install: $(STAMP) $(TRAINER_STAMP) system-deps ## Create .venv, install pinned dependencies, system packages, tools and the pinned CRDs/Airflow chart
 	@bash ci/install-tools.sh
+	@$(PY) -m ci.fetch_vendor
 
 system-deps:
 	@bash ci/system-deps.sh postgresql
