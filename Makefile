@@ -23,8 +23,9 @@ $(STAMP): pyproject.toml requirements.lock ci/bootstrap.sh
 $(TRAINER_STAMP): $(STAMP) ci/trainer-runtime.sh $(wildcard trainer/*.py trainer/*.yaml trainer/configs/*.json)
 	@bash ci/trainer-runtime.sh
 
-install: $(STAMP) $(TRAINER_STAMP) system-deps ## Create .venv, install pinned dependencies and system packages
+install: $(STAMP) $(TRAINER_STAMP) system-deps ## Create .venv, install pinned dependencies, system packages, tools and the pinned CRDs/Airflow chart
 	@bash ci/install-tools.sh
+	@$(PY) -m ci.fetch_vendor
 
 system-deps:
 	@bash ci/system-deps.sh postgresql prometheus alertmanager
@@ -41,8 +42,13 @@ status: $(STAMP) ## Show the local stack's services, pids, ports, health and the
 demo: up ## Run the whole loop through the local Airflow (commit trigger, canary, rollback); the stack stays up
 	@$(PY) -m ops.local.demo
 
-test: install ## Run unit, integration and end-to-end tests
-	@$(VENV)/bin/pytest --durations=15
+# pytest-xdist workers for `make test` (0: one process). Tests that share a started stack or one render
+# run on one worker (tests/conftest.py marks their xdist group), so no stack starts twice; groups go
+# out in collection order (the end-to-end tests, the heaviest group, first).
+TEST_WORKERS ?= 2
+
+test: install ## Run unit, integration and end-to-end tests (TEST_WORKERS=2 processes)
+	@$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15
 
 lint: install ## ruff, yamllint, helm lint/render, manifest validation, policy checks
 	@bash ci/lint.sh

@@ -86,3 +86,38 @@ def register_model(
         return train_and_register(mlflow_stack, folder, base, alias=alias, name=name, **overrides)
 
     return register
+
+
+def _project_shared_fixtures(item: pytest.Item) -> set[str]:
+    """The session- and package-scoped fixtures of this project (tests/) that the item uses."""
+    fixtureinfo = getattr(item, "_fixtureinfo", None)
+    shared = set()
+    for name, defs in (fixtureinfo.name2fixturedefs if fixtureinfo else {}).items():
+        for fixturedef in defs:
+            module = getattr(fixturedef.func, "__module__", "") or ""
+            if fixturedef.scope in ("session", "package") and module.startswith("tests."):
+                shared.add(name)
+    return shared
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with an xdist group (`make test` runs `--dist loadgroup`): the tests of one file
+    and the tests that share a session or package fixture of tests/ (a started stack, one render of
+    every chart) run on one worker, so nothing is started twice and a module keeps its order."""
+    parent = list(range(len(items)))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    first_of: dict[str, int] = {}
+    for index, item in enumerate(items):
+        for key in (f"file:{item.nodeid.split('::')[0]}", *sorted(_project_shared_fixtures(item))):
+            if key in first_of:
+                parent[root(index)] = root(first_of[key])
+            else:
+                first_of[key] = index
+    for index, item in enumerate(items):
+        item.add_marker(pytest.mark.xdist_group(items[root(index)].nodeid.split("::")[0]))

@@ -57,7 +57,9 @@ def tracked_yaml_files(repo: Path) -> list[Path]:
         ).stdout
         files = [repo / name for name in out.split("\0") if name]
     except (OSError, subprocess.CalledProcessError):
-        files = [p for p in repo.rglob("*.y*ml") if ".venv" not in p.parts and ".tools" not in p.parts]
+        # Not a git checkout: every YAML file outside the git-ignored folders (.venv, .tools, .cache, ...).
+        skip = {".venv", ".venv-trainer", ".tools", ".cache", ".stack", "build"}
+        files = [p for p in repo.rglob("*.y*ml") if not skip & set(p.relative_to(repo).parts)]
     return sorted(p for p in files if p.is_file())
 
 

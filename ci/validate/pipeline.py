@@ -205,7 +205,8 @@ def run_all(s: Settings, rendered: render.RenderResult | None = None) -> Report:
     """Render (unless given) and validate everything."""
     if s.crd_dir is None:
         raise SetupError(
-            "CRD_DIR is not set and ../shared/vendor/crds does not exist: custom resources need their CRDs"
+            "no CRDs: CRD_DIR is not set and neither ../shared/vendor/crds nor .cache/vendor/crds exists; "
+            "run `make install` (python -m ci.fetch_vendor) on a machine with network, or set CRD_DIR"
         )
     report = Report()
     result = rendered or render.render_all(s)

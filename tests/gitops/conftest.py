@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from ci.validate import pipeline, render
-from ci.validate.settings import REPO, Settings
+from ci.validate.settings import REPO, Settings, missing_vendor
 
 
 @pytest.fixture(scope="session")
@@ -19,10 +19,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     ):
         subprocess.run(["bash", str(REPO / "ci" / "install-tools.sh")], check=True, cwd=REPO)
     base = Settings.from_env()
-    if base.crd_dir is None:
-        pytest.fail(
-            "no CRDs: set CRD_DIR or put the vendored CRDs at ../shared/vendor/crds (see ci/fetch-crds.sh)"
-        )
+    missing = missing_vendor(base)
+    if missing:  # one line for the whole session, not an error per test
+        pytest.exit(missing, returncode=2)
     return Settings(
         repo=base.repo,
         build=tmp_path_factory.mktemp("gitops-build"),

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,15 @@ from ops.local.stack.services import (
     slack_sink,
 )
 from ops.local.stack.settings import REPO_ROOT, StackSettings
+
+# What `down` stops, step by step: Airflow's API clients and Prometheus (which scrapes everything), then
+# the servers clients call (Airflow's API server, the control API, the gateway, Alertmanager), then what
+# they all use.
+STOP_ORDER: tuple[tuple[str, ...], ...] = (
+    ("airflow-triggerer", "airflow-dag-processor", "airflow-scheduler", "prometheus"),
+    ("airflow-api", "control", "gateway", "alertmanager"),
+    ("mlflow", "s3", "slack-sink", "airflow-statsd"),
+)
 
 
 @dataclass(frozen=True)
@@ -173,17 +183,7 @@ class Stack:
             )
 
     def _all_known_services(self) -> list[Service]:
-        names = (
-            "slack-sink",
-            "s3",
-            "mlflow",
-            "gateway",
-            "control",
-            *airflow_services.NAMES,
-            "alertmanager",
-            "prometheus",
-        )
-        return [Service(n, [], "") for n in names]
+        return [Service(name, [], "") for step in STOP_ORDER for name in step]
 
     def _start_service(self, service: Service) -> bool:
         """Start the service unless its process runs (a busy one is waited for, never restarted). What a
@@ -321,12 +321,17 @@ class Stack:
         return started
 
     def down(self) -> list[str]:
-        """Stop the processes the stack started (pid files); keep every piece of data."""
-        stopped = [
-            svc.name
-            for svc in reversed(self._all_known_services())
-            if process.stop(svc.pid_file(self.settings))
-        ]
+        """Stop the processes the stack started (pid files); keep every piece of data.
+
+        Clients stop before the servers they call (STOP_ORDER); the services of one step stop
+        concurrently, as each waits for its own workers to finish."""
+        stopped: list[str] = []
+        with ThreadPoolExecutor(max_workers=max(len(step) for step in STOP_ORDER)) as pool:
+            for step in STOP_ORDER:
+                pid_files = [Service(name, [], "").pid_file(self.settings) for name in step]
+                stopped += [
+                    name for name, ran in zip(step, pool.map(process.stop, pid_files), strict=True) if ran
+                ]
         if self.postgres.stop():
             stopped.append("postgres")
         return stopped

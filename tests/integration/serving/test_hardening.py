@@ -212,7 +212,7 @@ def test_a_content_length_the_body_never_reaches_is_408_and_one_past_the_limit_c
 def _curl(*args: str) -> tuple[int, str, str]:
     """(status, headers, body) of a plain curl call."""
     curl = shutil.which("curl")
-    assert curl, "curl is needed (ci/fetch-crds.sh uses it too)"
+    assert curl, "curl is needed (apt-get install curl)"
     run = subprocess.run([curl, "-sS", "-D", "-", *args], capture_output=True, text=True, timeout=60)
     head, _, body = run.stdout.partition("\n\n")  # text mode: CRLF reads as LF
     while head.split()[1] == "100":  # curl's Expect: 100-continue for larger bodies

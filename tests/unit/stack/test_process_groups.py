@@ -72,3 +72,33 @@ def test_a_reused_pid_is_never_signalled(tmp_path: Path) -> None:
     assert process.keep_leftovers(pid_file) is None
     assert process.stop(pid_file) is False
     assert alive(os.getpid())
+
+
+def test_down_stops_every_service_the_stack_can_start(tmp_path: Path) -> None:
+    """`down` knows every service of the fullest stack, stops each (clients first, a step at a time)."""
+    from ops.local.stack import Stack, StackSettings
+    from ops.local.stack.stack import STOP_ORDER
+
+    settings = StackSettings(
+        MLOPS_STACK="full",
+        MLOPS_STACK_DIR=tmp_path,
+        MLOPS_STACK_GATEWAY="true",
+        MLOPS_STACK_AIRFLOW="true",
+        MLOPS_STACK_CONTROL="true",
+    )
+    stack = Stack(settings)
+    services = stack.services()
+    names = [svc.name for svc in services]
+    assert sorted(names) == sorted(name for step in STOP_ORDER for name in step)
+    for svc in services:  # a stand-in process per service, recorded in the service's pid file
+        process.start(
+            [sys.executable, "-c", "import time; time.sleep(600)"],
+            {},
+            tmp_path / "x.log",
+            svc.pid_file(settings),
+            REPO_ROOT,
+        )
+    pids = [process.read_pid(svc.pid_file(settings)) for svc in services]
+    assert all(pids)
+    assert sorted(stack.down()) == sorted(names)
+    assert not any(alive(pid) for pid in pids if pid)
