@@ -22,7 +22,7 @@ def test_task_logs_land_in_s3(full_stack: RunningStack) -> None:
     conf = {"model": "no-such-model", "alias": "challenger", "before_version": None, "reason": "s3 log test"}
     triggered = airflow.trigger("rollback_model", "s3-logs-1", conf)
     run = airflow.wait("rollback_model", triggered.run.run_id, timeout=600, interval=1.0)
-    assert run.state == "failed"
+    assert run.state == "success"  # the full stack runs a gateway since issue 16 (as test_full_stack)
     s3 = boto3.client(
         "s3",
         endpoint_url=settings.s3_endpoint_url,
