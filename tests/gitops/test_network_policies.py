@@ -99,6 +99,7 @@ ALLOWED = [
     ("airflow-migrations", "postgresql", 5432, "TCP"),
     ("airflow-scheduler", "airflow-statsd", 9125, "UDP"),
     ("airflow-worker", "slack", 443, "TCP"),
+    ("prometheus", "mlflow", 5000, "TCP"),  # the ServiceMonitor of charts/mlflow (MLflowDown otherwise)
 ]
 
 DENIED = [
@@ -114,7 +115,6 @@ DENIED = [
     ("ingress-controller", "postgresql", 5432, "TCP"),
     ("ingress-controller", "trainer", 8000, "TCP"),
     ("other-monitoring-pod", "gateway", 8000, "TCP"),  # Prometheus only, not its namespace
-    ("prometheus", "mlflow", 5000, "TCP"),
     ("stranger", "gateway", 8000, "TCP"),  # a new pod in the namespace gets nothing
     ("stranger", "dns", 53, "UDP"),
     ("control", "postgresql", 6000, "TCP"),
