@@ -38,6 +38,9 @@ def _pod_labels(rendered: RenderResult, env: str) -> dict[str, dict[str, str]]:
     labels["airflow-worker"] = executor["metadata"]["labels"]
     kpo = find(airflow, "ConfigMap", "airflow-kpo-pod-template")["data"]["kpo_pod_template.yaml"]
     labels["trainer"] = yaml.safe_load(kpo)["metadata"]["labels"]
+    labels["mlflow-db-upgrade"] = find(objects(rendered, f"mlflow-{env}"), "Job", "mlflow-db-upgrade")["spec"][
+        "template"
+    ]["metadata"]["labels"]
     labels["postgresql"] = {"cnpg.io/cluster": "mlops-db", "cnpg.io/podRole": "instance", "role": "primary"}
     return labels
 
@@ -100,6 +103,8 @@ ALLOWED = [
     ("airflow-scheduler", "airflow-statsd", 9125, "UDP"),
     ("airflow-worker", "slack", 443, "TCP"),
     ("prometheus", "mlflow", 5000, "TCP"),  # the ServiceMonitor of charts/mlflow (MLflowDown otherwise)
+    ("mlflow-db-upgrade", "dns", 53, "UDP"),  # the Sync hook before every MLflow rollout
+    ("mlflow-db-upgrade", "postgresql", 5432, "TCP"),
 ]
 
 DENIED = [
@@ -115,6 +120,7 @@ DENIED = [
     ("ingress-controller", "postgresql", 5432, "TCP"),
     ("ingress-controller", "trainer", 8000, "TCP"),
     ("other-monitoring-pod", "gateway", 8000, "TCP"),  # Prometheus only, not its namespace
+    ("mlflow-db-upgrade", "s3", 443, "TCP"),  # migrations never touch artifacts
     ("stranger", "gateway", 8000, "TCP"),  # a new pod in the namespace gets nothing
     ("stranger", "dns", 53, "UDP"),
     ("control", "postgresql", 6000, "TCP"),
