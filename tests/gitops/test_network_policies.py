@@ -42,6 +42,17 @@ def _pod_labels(rendered: RenderResult, env: str) -> dict[str, dict[str, str]]:
         "template"
     ]["metadata"]["labels"]
     labels["postgresql"] = {"cnpg.io/cluster": "mlops-db", "cnpg.io/podRole": "instance", "role": "primary"}
+    # the pods of CloudNativePG's Jobs, labelled as the operator labels them (pkg/specs/jobs.go): no podRole
+    for role in ("initdb", "join", "full-recovery"):
+        labels[f"postgresql-{role}"] = {
+            "cnpg.io/cluster": "mlflow-db",
+            "cnpg.io/jobRole": role,
+            "cnpg.io/instanceName": "mlflow-db-1",
+            "app.kubernetes.io/name": "cloudnative-pg",
+            "app.kubernetes.io/instance": "mlflow-db",
+            "app.kubernetes.io/component": "database",
+            "app.kubernetes.io/managed-by": "cloudnative-pg",
+        }
     return labels
 
 
@@ -105,6 +116,12 @@ ALLOWED = [
     ("prometheus", "mlflow", 5000, "TCP"),  # the ServiceMonitor of charts/mlflow (MLflowDown otherwise)
     ("mlflow-db-upgrade", "dns", 53, "UDP"),  # the Sync hook before every MLflow rollout
     ("mlflow-db-upgrade", "postgresql", 5432, "TCP"),
+    ("postgresql-initdb", "dns", 53, "UDP"),  # a Cluster's first primary
+    ("postgresql-initdb", "kubernetes-api", 6443, "TCP"),
+    ("postgresql-join", "kubernetes-api", 6443, "TCP"),  # a standby (prod: 2 instances)
+    ("postgresql-join", "postgresql", 5432, "TCP"),
+    ("postgresql-full-recovery", "kubernetes-api", 6443, "TCP"),  # the restore runbook
+    ("postgresql-full-recovery", "s3", 443, "TCP"),
 ]
 
 DENIED = [
@@ -121,6 +138,7 @@ DENIED = [
     ("ingress-controller", "trainer", 8000, "TCP"),
     ("other-monitoring-pod", "gateway", 8000, "TCP"),  # Prometheus only, not its namespace
     ("mlflow-db-upgrade", "s3", 443, "TCP"),  # migrations never touch artifacts
+    ("postgresql-initdb", "s3", 443, "TCP"),
     ("stranger", "gateway", 8000, "TCP"),  # a new pod in the namespace gets nothing
     ("stranger", "dns", 53, "UDP"),
     ("control", "postgresql", 6000, "TCP"),
