@@ -38,9 +38,8 @@ def _pod_labels(rendered: RenderResult, env: str) -> dict[str, dict[str, str]]:
     labels["airflow-worker"] = executor["metadata"]["labels"]
     kpo = find(airflow, "ConfigMap", "airflow-kpo-pod-template")["data"]["kpo_pod_template.yaml"]
     labels["trainer"] = yaml.safe_load(kpo)["metadata"]["labels"]
-    labels["mlflow-db-upgrade"] = find(objects(rendered, f"mlflow-{env}"), "Job", "mlflow-db-upgrade")["spec"][
-        "template"
-    ]["metadata"]["labels"]
+    upgrade = find(objects(rendered, f"mlflow-{env}"), "Job", "mlflow-db-upgrade")
+    labels["mlflow-db-upgrade"] = upgrade["spec"]["template"]["metadata"]["labels"]
     labels["postgresql"] = {"cnpg.io/cluster": "mlops-db", "cnpg.io/podRole": "instance", "role": "primary"}
     # the pods of CloudNativePG's Jobs, labelled as the operator labels them (pkg/specs/jobs.go): no podRole
     for role in ("initdb", "join", "full-recovery"):
