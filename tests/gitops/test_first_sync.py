@@ -124,13 +124,11 @@ def test_a_helm_hook_argo_cd_runs_before_the_secret_it_mounts(
 def test_a_certificate_in_the_same_wave_as_its_cluster_issuer(
     rendered: render.RenderResult, report: pipeline.Report
 ) -> None:
-    """internal-ca moved into argocd-config's wave (-1): Argo CD's Certificate finds no issuer yet."""
-    lines = _lines(
-        _with_platform_app(rendered, report, "internal-ca", {"argocd.argoproj.io/sync-wave": "-1"})
-    )
-    assert len(lines) == 1
-    assert "Certificate/argocd/argocd-server-tls: [first-sync:issuer]" in lines[0]
-    assert "needs ClusterIssuer/internal-ca" in lines[0]
+    """internal-ca moved into argocd-route's wave (1): Argo CD's Certificate finds no issuer yet."""
+    lines = _lines(_with_platform_app(rendered, report, "internal-ca", {"argocd.argoproj.io/sync-wave": "1"}))
+    (argocd,) = [ln for ln in lines if "Certificate/argocd/argocd-server-tls" in ln]
+    assert "Certificate/argocd/argocd-server-tls: [first-sync:issuer]" in argocd
+    assert "needs ClusterIssuer/internal-ca" in argocd
 
 
 def test_no_blockers_are_listed_any_more() -> None:
@@ -544,3 +542,20 @@ def test_a_route_to_a_listener_the_gateway_lacks_blocks(
         "serving-dev (wave 1) (Sync wave 0): needs Listener/mlops-dev/mlops/serve (parentRefs "
         "sectionName): nothing in the first sync creates it"
     ]
+
+
+def test_a_route_whose_gateway_comes_later_holds_the_waves(
+    rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    """Argo CD (v3.5) reports an HTTPRoute Progressing until a parent Gateway writes its status: in a
+    platform wave before mlops-apps, a route on an environment's Gateway stops the root app for good."""
+    lines = _extra(
+        rendered,
+        report,
+        "rendered/kustomize-bootstrap_argocd-secrets.yaml",
+        "first-sync-route-before-its-gateway.yaml",
+    )
+    assert len(lines) == 1, lines
+    assert "HTTPRoute/argocd/early-route: [first-sync:health-hold]" in lines[0]
+    assert "Application argocd-config (wave -1)" in lines[0]
+    assert "Listener/mlops-prod/mlops/argocd comes from a later step" in lines[0]
