@@ -436,7 +436,7 @@ def test_an_image_without_a_registry_host_blocks(
         "rendered/serving-dev.yaml: Deployment/mlops-dev/bare-image: [first-sync:registry] Application "
         "serving-dev (wave 1): image 'nginx:1.27' names no registry host (Docker Hub by default): write it "
         "as <registry>/<repository>:<tag> with a registry of ci/registries.yaml "
-        "['ghcr.io', 'docker.io', 'quay.io', 'registry.k8s.io']"
+        "['ghcr.io', 'docker.io', 'quay.io', 'registry.k8s.io', 'registry.mlops.internal']"
     ]
 
 
