@@ -150,3 +150,16 @@ def test_dashboards_render_as_sidecar_configmaps_of_a_platform_application(rende
         assert configmap["metadata"]["namespace"] == "monitoring"
         assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
         assert configmap["metadata"]["annotations"]["grafana_folder"] == "MLOps"
+
+
+def test_the_readme_runs_the_project_python_it_installed() -> None:
+    """Step 2 runs `python -m ops.seal`: on a fresh Debian or Ubuntu there is no `python` at all (only
+    python3, without the project's packages). The project's .venv must be on PATH before the first one."""
+    text = (REPO / "bootstrap/README.md").read_text()
+    block = text.split("```sh\n", 1)[1].split("```", 1)[0]
+    path_line = next((n for n, ln in enumerate(block.splitlines()) if ln.startswith("export PATH=")), None)
+    assert path_line is not None, "the README puts the project's tools on PATH"
+    lines = block.splitlines()
+    assert "$PWD/.venv/bin" in lines[path_line], lines[path_line]
+    first_python = next(n for n, ln in enumerate(lines) if re.match(r"\s*python3? -m ", ln))
+    assert path_line < first_python
