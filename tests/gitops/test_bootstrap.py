@@ -166,9 +166,10 @@ def test_the_readme_runs_the_project_python_it_installed() -> None:
 
 
 def test_the_readme_sets_the_network_policy_addresses_before_the_root_app() -> None:
-    """The committed addresses of the API server, S3, git and Slack (charts/network-policies/values/<env>.yaml)
-    are placeholders: left as they are, the default deny blocks the CloudNativePG instances, git-sync and
-    the KubernetesExecutor on a new cluster. The walk sets and commits them before the root app."""
+    """The committed addresses of the API server, S3, git and Slack (charts/network-policies/values/
+    <env>.yaml) are placeholders: left as they are, the default deny blocks the CloudNativePG instances,
+    git-sync and the KubernetesExecutor on a new cluster. The walk sets and commits them before the root
+    app."""
     block = (REPO / "bootstrap/README.md").read_text().split("```sh\n", 1)[1].split("```", 1)[0]
     lines = block.splitlines()
     root_app = next(n for n, ln in enumerate(lines) if "kubectl apply -f bootstrap/root-app.yaml" in ln)
