@@ -124,11 +124,13 @@ def test_a_helm_hook_argo_cd_runs_before_the_secret_it_mounts(
 def test_a_certificate_in_the_same_wave_as_its_cluster_issuer(
     rendered: render.RenderResult, report: pipeline.Report
 ) -> None:
-    """internal-ca moved into argocd-route's wave (1): Argo CD's Certificate finds no issuer yet."""
-    lines = _lines(_with_platform_app(rendered, report, "internal-ca", {"argocd.argoproj.io/sync-wave": "1"}))
-    (argocd,) = [ln for ln in lines if "Certificate/argocd/argocd-server-tls" in ln]
-    assert "Certificate/argocd/argocd-server-tls: [first-sync:issuer]" in argocd
-    assert "needs ClusterIssuer/internal-ca" in argocd
+    """internal-ca moved into argocd-config's wave (-1): Argo CD's Certificate finds no issuer yet."""
+    lines = _lines(
+        _with_platform_app(rendered, report, "internal-ca", {"argocd.argoproj.io/sync-wave": "-1"})
+    )
+    assert len(lines) == 1
+    assert "Certificate/argocd/argocd-server-tls: [first-sync:issuer]" in lines[0]
+    assert "needs ClusterIssuer/internal-ca" in lines[0]
 
 
 def test_no_blockers_are_listed_any_more() -> None:
@@ -480,7 +482,7 @@ def test_gateway_api_objects_need_envoy_gateway_in_the_platform(
     first = lines[0]
     assert (
         "GatewayClass/envoy: [first-sync:crd]" in first
-        or "HTTPRoute/argocd/argocd-server: [first-sync:crd]" in first
+        or "ReferenceGrant/argocd/mlops-prod-gateway-tls: [first-sync:crd]" in first
     )
     assert any("Gateway/mlops-prod/mlops: [first-sync:crd]" in ln for ln in lines)
     assert all("[first-sync:crd]" in ln for ln in lines)
