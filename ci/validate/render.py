@@ -25,6 +25,7 @@ OFFLINE_KUSTOMIZATIONS = (
     "bootstrap/platform",
     "bootstrap/cert-manager",
     "bootstrap/argocd-secrets",
+    "bootstrap/argocd-route",
     "bootstrap/gateway",
     "bootstrap/metallb",
     "bootstrap/optional/nfs-provisioner",

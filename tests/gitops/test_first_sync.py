@@ -482,7 +482,7 @@ def test_gateway_api_objects_need_envoy_gateway_in_the_platform(
     first = lines[0]
     assert (
         "GatewayClass/envoy: [first-sync:crd]" in first
-        or "HTTPRoute/argocd/argocd-server: [first-sync:crd]" in first
+        or "ReferenceGrant/argocd/mlops-prod-gateway-tls: [first-sync:crd]" in first
     )
     assert any("Gateway/mlops-prod/mlops: [first-sync:crd]" in ln for ln in lines)
     assert all("[first-sync:crd]" in ln for ln in lines)
@@ -544,3 +544,20 @@ def test_a_route_to_a_listener_the_gateway_lacks_blocks(
         "serving-dev (wave 1) (Sync wave 0): needs Listener/mlops-dev/mlops/serve (parentRefs "
         "sectionName): nothing in the first sync creates it"
     ]
+
+
+def test_a_route_whose_gateway_comes_later_holds_the_waves(
+    rendered: render.RenderResult, report: pipeline.Report
+) -> None:
+    """Argo CD (v3.5) reports an HTTPRoute Progressing until a parent Gateway writes its status: in a
+    platform wave before mlops-apps, a route on an environment's Gateway stops the root app for good."""
+    lines = _extra(
+        rendered,
+        report,
+        "rendered/kustomize-bootstrap_argocd-secrets.yaml",
+        "first-sync-route-before-its-gateway.yaml",
+    )
+    assert len(lines) == 1, lines
+    assert "HTTPRoute/argocd/early-route: [first-sync:health-hold]" in lines[0]
+    assert "Application argocd-config (wave -1)" in lines[0]
+    assert "Listener/mlops-prod/mlops/argocd comes from a later step" in lines[0]

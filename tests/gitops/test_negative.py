@@ -206,6 +206,7 @@ def test_every_negative_fixture_is_exercised() -> None:
         "first-sync-acme-issuer.yaml",
         "first-sync-route-missing-backend.yaml",
         "first-sync-route-unknown-listener.yaml",
+        "first-sync-route-before-its-gateway.yaml",
         *POD_RULE_FIXTURES,
     }
     assert {p.name for p in NEGATIVE.glob("*.yaml")} == used

@@ -38,7 +38,20 @@ def _pod_labels(rendered: RenderResult, env: str) -> dict[str, dict[str, str]]:
     labels["airflow-worker"] = executor["metadata"]["labels"]
     kpo = find(airflow, "ConfigMap", "airflow-kpo-pod-template")["data"]["kpo_pod_template.yaml"]
     labels["trainer"] = yaml.safe_load(kpo)["metadata"]["labels"]
+    upgrade = find(objects(rendered, f"mlflow-{env}"), "Job", "mlflow-db-upgrade")
+    labels["mlflow-db-upgrade"] = upgrade["spec"]["template"]["metadata"]["labels"]
     labels["postgresql"] = {"cnpg.io/cluster": "mlops-db", "cnpg.io/podRole": "instance", "role": "primary"}
+    # the pods of CloudNativePG's Jobs, labelled as the operator labels them (pkg/specs/jobs.go): no podRole
+    for role in ("initdb", "join", "full-recovery"):
+        labels[f"postgresql-{role}"] = {
+            "cnpg.io/cluster": "mlflow-db",
+            "cnpg.io/jobRole": role,
+            "cnpg.io/instanceName": "mlflow-db-1",
+            "app.kubernetes.io/name": "cloudnative-pg",
+            "app.kubernetes.io/instance": "mlflow-db",
+            "app.kubernetes.io/component": "database",
+            "app.kubernetes.io/managed-by": "cloudnative-pg",
+        }
     return labels
 
 
@@ -99,6 +112,15 @@ ALLOWED = [
     ("airflow-migrations", "postgresql", 5432, "TCP"),
     ("airflow-scheduler", "airflow-statsd", 9125, "UDP"),
     ("airflow-worker", "slack", 443, "TCP"),
+    ("prometheus", "mlflow", 5000, "TCP"),  # the ServiceMonitor of charts/mlflow (MLflowDown otherwise)
+    ("mlflow-db-upgrade", "dns", 53, "UDP"),  # the Sync hook before every MLflow rollout
+    ("mlflow-db-upgrade", "postgresql", 5432, "TCP"),
+    ("postgresql-initdb", "dns", 53, "UDP"),  # a Cluster's first primary
+    ("postgresql-initdb", "kubernetes-api", 6443, "TCP"),
+    ("postgresql-join", "kubernetes-api", 6443, "TCP"),  # a standby (prod: 2 instances)
+    ("postgresql-join", "postgresql", 5432, "TCP"),
+    ("postgresql-full-recovery", "kubernetes-api", 6443, "TCP"),  # the restore runbook
+    ("postgresql-full-recovery", "s3", 443, "TCP"),
 ]
 
 DENIED = [
@@ -114,7 +136,8 @@ DENIED = [
     ("ingress-controller", "postgresql", 5432, "TCP"),
     ("ingress-controller", "trainer", 8000, "TCP"),
     ("other-monitoring-pod", "gateway", 8000, "TCP"),  # Prometheus only, not its namespace
-    ("prometheus", "mlflow", 5000, "TCP"),
+    ("mlflow-db-upgrade", "s3", 443, "TCP"),  # migrations never touch artifacts
+    ("postgresql-initdb", "s3", 443, "TCP"),
     ("stranger", "gateway", 8000, "TCP"),  # a new pod in the namespace gets nothing
     ("stranger", "dns", 53, "UDP"),
     ("control", "postgresql", 6000, "TCP"),

@@ -110,6 +110,19 @@ def _provided_by(step: Step) -> set[str]:
     return step.provides | {k for item in step.items for k in provides(item.manifest.doc, item.namespace)}
 
 
+def _health_hold(item: Item, step: Step, need: Need) -> Finding:
+    """A need only a later step provides, while Argo CD holds this step Progressing until it exists."""
+    return Finding(
+        item.manifest.source,
+        "first-sync:health-hold",
+        f"{step.name} ({item.phase} wave {item.wave}): {need.why} {need.key} comes from a later step, "
+        f"but Argo CD reports this object Progressing until it exists, and the later steps wait for "
+        f"{step.name} to be Healthy: the sync stops here. Move the object to a step after the one that "
+        f"provides {need.key}",
+        _obj(item),
+    )
+
+
 def walk(steps: list[Step], owner: str, built: set[str], registries: tuple[str, ...] = ()) -> Outcome:
     """Findings for every need that is not met when its object is applied, in apply order (and, with
     `registries`, every image that does not name one of them)."""
@@ -133,6 +146,10 @@ def walk(steps: list[Step], owner: str, built: set[str], registries: tuple[str, 
                 }
                 for need in needs(item.manifest.doc, item.namespace):
                     keys = (need.key, *need.any_of)
+                    held = need.holds_health and not any(k in now or k in siblings for k in keys)
+                    if held and any(k in provided for k in keys):
+                        outcome.findings.append(_health_hold(item, step, need))
+                        continue
                     if any(k in now or (need.eventually and k in provided) for k in keys):
                         continue
                     if need.rule in RETRIED_BY_KUBELET and need.key in siblings:

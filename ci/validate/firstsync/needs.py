@@ -55,6 +55,9 @@ class Need:
     why: str
     eventually: bool = False  # a Service only has to exist somewhere in the plan (clients retry)
     any_of: tuple[str, ...] = ()  # other keys that meet the need as well (a wildcard grant)
+    # Argo CD reports the object Progressing until the need exists (an HTTPRoute without a parent that
+    # wrote its status): the step waits for it, so a later step cannot be the one that provides it
+    holds_health: bool = False
 
 
 def group_of(doc: dict) -> str:

@@ -70,19 +70,23 @@ def gateway_needs(doc: dict, ns: str) -> list[Need]:
 
 def route_needs(doc: dict, ns: str) -> list[Need]:
     """An HTTPRoute's parent Gateways and backend Services (either may come later: the route waits
-    unattached), and a ReferenceGrant for a backend in another namespace."""
+    unattached, but Argo CD holds its step Progressing until a parent exists), and a ReferenceGrant for
+    a backend in another namespace."""
     spec = doc.get("spec") or {}
     out = []
     for parent in spec.get("parentRefs") or []:
         if parent.get("kind", "Gateway") == "Gateway":
             where = parent.get("namespace") or ns
+            # Argo CD's HTTPRoute health is Progressing until a parent Gateway's controller writes
+            # status.parents: the route's step holds the waves after it until the Gateway exists
             if section := parent.get("sectionName"):
                 wanted = listener_key(where, parent["name"], section)
-                out.append(Need("gateway", wanted, "parentRefs sectionName", eventually=True))
-            else:
                 out.append(
-                    Need("gateway", key("Gateway", where, parent["name"]), "parentRefs", eventually=True)
+                    Need("gateway", wanted, "parentRefs sectionName", eventually=True, holds_health=True)
                 )
+            else:
+                wanted = key("Gateway", where, parent["name"])
+                out.append(Need("gateway", wanted, "parentRefs", eventually=True, holds_health=True))
     for rule in spec.get("rules") or []:
         for backend in rule.get("backendRefs") or []:
             if backend.get("kind", "Service") != "Service" or backend.get("group", ""):
