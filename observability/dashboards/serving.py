@@ -120,7 +120,7 @@ def rollout_row() -> list:
             "Traffic weight by variant",
             "The weight each variant gets in the traffic split (a canary's weight grows step by step).",
             [Query(f"max by (model, variant) (serving_variant_weight{{{PICK}}})", "{{model}} {{variant}}")],
-            unit="percentunit",
+            unit="percent",  # the gauge is the split in percent (0-100), not a ratio
         ),
         graph(
             "Canary step",

@@ -16,7 +16,9 @@ from observability.dashboards.configmaps import FOLDER_ANNOTATION, SIDECAR_LABEL
 from observability.dashboards.queries import Expression, committed_expressions, metric_names
 from observability.exposition import parse
 from observability.promql import concrete, tokenize
+from serving.config import ServingConfig
 from serving.metrics import Metrics
+from serving.runtime import ModelRuntime
 
 # Series Prometheus itself writes for every scrape target (not exported by an application).
 PROMETHEUS_SERIES = {"up"}
@@ -140,3 +142,32 @@ def test_gateway_panels_show_one_namespace_never_dev_and_prod_merged(
         model = json.loads((OUTPUT_DIR / f"{name}.json").read_text(encoding="utf-8"))
         variable = next(v for v in model["templating"]["list"] if v["name"] == "namespace")
         assert not variable.get("multi") and not variable.get("includeAll"), name
+
+
+def test_traffic_weight_panel_reads_the_gauge_on_its_0_to_100_scale() -> None:
+    """`serving_variant_weight` is the split in percent (weights sum to 100): a 10 % canary is 10, which
+    Grafana's `percentunit` (0-1) would show as 1000 %."""
+    config = ServingConfig.model_validate(
+        {
+            "models": [
+                {
+                    "name": "iris",
+                    "registered_model": "iris",
+                    "strategy": "ab",
+                    "variants": [
+                        {"name": "stable", "alias": "champion", "weight": 90},
+                        {"name": "canary", "alias": "challenger", "weight": 10},
+                    ],
+                }
+            ]
+        }
+    )
+    metrics = Metrics()
+    ModelRuntime(config.models[0], metrics)
+    assert (
+        metrics.registry.get_sample_value("serving_variant_weight", {"model": "iris", "variant": "canary"})
+        == 10
+    )
+    model = json.loads((OUTPUT_DIR / "mlops-serving.json").read_text(encoding="utf-8"))
+    panel = next(p for p in model["panels"] if p.get("title") == "Traffic weight by variant")
+    assert panel["fieldConfig"]["defaults"]["unit"] == "percent"
