@@ -110,7 +110,15 @@ async def serve(
     except ServingError as error:
         if error.status >= 500:
             cause = error.__cause__  # a model's own exception (ModelFailed): logged with its traceback
-            logger.bind(request_id=rid, model=model).opt(exception=cause).log(
+            served = dict(
+                error.served_by
+            )  # the variant and version that failed (Explore links filter on them)
+            logger.bind(
+                request_id=rid,
+                model=model,
+                variant=served.get("x-model-variant"),
+                version=served.get("x-model-version"),
+            ).opt(exception=cause).log(
                 "ERROR" if cause is not None else "WARNING",
                 "request {} failed: {}",
                 rid,

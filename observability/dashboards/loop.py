@@ -6,10 +6,18 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as dashboard_builders
 
 from observability.dashboards import airflow_names as af
-from observability.dashboards.panels import Query, dashboard, graph, label_variable, timeline
+from observability.dashboards.panels import (
+    GATEWAY_NAMESPACE,
+    Query,
+    dashboard,
+    graph,
+    label_variable,
+    namespace_variable,
+    timeline,
+)
 
 UID = "mlops-loop"
-MODEL = 'model=~"$model"'
+MODEL = f'{GATEWAY_NAMESPACE}, model=~"$model"'
 DAG = 'dag_id=~"$dag_id"'
 RATE = "$__rate_interval"
 
@@ -129,7 +137,8 @@ def build() -> dashboard_builders.Dashboard:
         ["airflow", "serving"],
         variables=[
             label_variable("dag_id", "DAG", af.DAGRUN_DURATION + "_count"),
-            label_variable("model", "Model", "serving_variant_loaded"),
+            namespace_variable("serving_variant_loaded"),
+            label_variable("model", "Model", f"serving_variant_loaded{{{GATEWAY_NAMESPACE}}}"),
         ],
         rows={"DAG runs": dag_runs_row(), "Versions, reloads and rollbacks": versions_row()},
     )

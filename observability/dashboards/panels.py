@@ -59,11 +59,21 @@ def label_variable(
         .query({"query": f"label_values({selector}, {name})", "refId": "PrometheusVariableQueryEditor"})
         .refresh(dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(dashboard_models.VariableSort.ALPHABETICAL_ASC)
-        .multi(True)
+        .multi(include_all)
     )
     if include_all:
         variable = variable.include_all(True).all_value(".*")
     return variable
+
+
+# The gateway's namespace (its environment: mlops-dev, mlops-prod). Both report to the cluster's one
+# Prometheus with the same model names, so gateway panels select exactly one (single choice, no All).
+GATEWAY_NAMESPACE = 'namespace="$namespace"'
+
+
+def namespace_variable(metric: str) -> dashboard_builders.QueryVariable:
+    """The single-choice `namespace` variable of the gateway's series (`metric`)."""
+    return label_variable("namespace", "Namespace", metric, include_all=False)
 
 
 def _targets(queries: Sequence[Query]) -> list[cogbuilder.Builder]:

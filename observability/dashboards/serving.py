@@ -5,12 +5,21 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dashboard_builders
 
-from observability.dashboards.panels import Query, dashboard, graph, label_variable, single_stat, timeline
+from observability.dashboards.panels import (
+    GATEWAY_NAMESPACE,
+    Query,
+    dashboard,
+    graph,
+    label_variable,
+    namespace_variable,
+    single_stat,
+    timeline,
+)
 
 UID = "mlops-serving"
 # The end-to-end histogram (whole request, any answer); its _count is the request rate by code class.
 HTTP = "serving_http_request_duration_seconds"
-PICK = 'model=~"$model", variant=~"$variant"'
+PICK = f'{GATEWAY_NAMESPACE}, model=~"$model", variant=~"$variant"'
 RATE = "$__rate_interval"
 
 
@@ -91,7 +100,7 @@ def traffic_row() -> list:
 
 
 def rollout_row() -> list:
-    model = 'model=~"$model"'
+    model = f'{GATEWAY_NAMESPACE}, model=~"$model"'
     return [
         single_stat(
             "Canary aborts (range)",
@@ -105,13 +114,13 @@ def rollout_row() -> list:
         single_stat(
             "Gateways scraped",
             "Gateway replicas Prometheus scrapes that answered.",
-            [Query('sum(up{job="gateway"})', "up", instant=True)],
+            [Query(f'sum(up{{job="gateway", {GATEWAY_NAMESPACE}}})', "up", instant=True)],
         ),
         graph(
             "Traffic weight by variant",
             "The weight each variant gets in the traffic split (a canary's weight grows step by step).",
             [Query(f"max by (model, variant) (serving_variant_weight{{{PICK}}})", "{{model}} {{variant}}")],
-            unit="percentunit",
+            unit="percent",  # the gauge is the split in percent (0-100), not a ratio
         ),
         graph(
             "Canary step",
@@ -155,8 +164,11 @@ def build() -> dashboard_builders.Dashboard:
         "Gateway traffic, latency, errors and rollouts",
         ["serving"],
         variables=[
-            label_variable("model", "Model", "serving_variant_weight"),
-            label_variable("variant", "Variant", 'serving_variant_weight{model=~"$model"}'),
+            namespace_variable("serving_variant_weight"),
+            label_variable("model", "Model", f"serving_variant_weight{{{GATEWAY_NAMESPACE}}}"),
+            label_variable(
+                "variant", "Variant", f'serving_variant_weight{{{GATEWAY_NAMESPACE}, model=~"$model"}}'
+            ),
         ],
         rows={"Traffic": traffic_row(), "Rollout": rollout_row()},
     )

@@ -91,6 +91,7 @@ ALLOWED = [
     ("trainer", "dns", 53, "TCP"),
     ("ingress-controller", "gateway", 8000, "TCP"),
     ("prometheus", "gateway", 8000, "TCP"),
+    ("prometheus", "mlflow", 5000, "TCP"),  # MLflowDown reads up{job="mlflow"}: a blocked scrape pages
     ("gateway", "mlflow", 5000, "TCP"),
     ("gateway", "s3", 443, "TCP"),
     ("gateway", "postgresql", 5432, "TCP"),
@@ -138,6 +139,7 @@ DENIED = [
     ("other-monitoring-pod", "gateway", 8000, "TCP"),  # Prometheus only, not its namespace
     ("mlflow-db-upgrade", "s3", 443, "TCP"),  # migrations never touch artifacts
     ("postgresql-initdb", "s3", 443, "TCP"),
+    ("prometheus", "mlflow", 5432, "TCP"),  # its metrics port only
     ("stranger", "gateway", 8000, "TCP"),  # a new pod in the namespace gets nothing
     ("stranger", "dns", 53, "UDP"),
     ("control", "postgresql", 6000, "TCP"),

@@ -15,8 +15,10 @@ from observability.dashboards.__main__ import main
 from observability.dashboards.configmaps import FOLDER_ANNOTATION, SIDECAR_LABEL
 from observability.dashboards.queries import Expression, committed_expressions, metric_names
 from observability.exposition import parse
-from observability.promql import concrete
+from observability.promql import concrete, tokenize
+from serving.config import ServingConfig
 from serving.metrics import Metrics
+from serving.runtime import ModelRuntime
 
 # Series Prometheus itself writes for every scrape target (not exported by an application).
 PROMETHEUS_SERIES = {"up"}
@@ -108,3 +110,64 @@ def test_configmaps_carry_the_sidecar_label_and_folder() -> None:
     assert kustomization["generatorOptions"]["annotations"][FOLDER_ANNOTATION]
     shipped = sorted(f for entry in kustomization["configMapGenerator"] for f in entry["files"])
     assert shipped == sorted(f"{name}.json" for name in DASHBOARDS)
+
+
+def _gateway_selectors(expr: str) -> list[str]:
+    """The label matchers of every gateway series an expression selects ("" for a bare name)."""
+    names = metric_names([Expression("", "", expr)])
+    tokens = tokenize(concrete(expr))
+    found = []
+    for i, token in enumerate(tokens):
+        if token.kind == "ident" and token.text in names and token.text.startswith("serving_"):
+            following = tokens[i + 1] if i + 1 < len(tokens) else None
+            found.append(following.text if following is not None and following.kind == "matchers" else "")
+    return found
+
+
+def test_gateway_panels_show_one_namespace_never_dev_and_prod_merged(
+    expressions: list[Expression],
+) -> None:
+    """dev and prod gateways share the cluster's Prometheus and serve the same model names: a panel that
+    does not select the chosen namespace sums both (a prod canary's error share diluted by dev's traffic,
+    dev's weight shown as prod's)."""
+    merged = [
+        f"{e.dashboard} {e.where}: {e.expr}"
+        for e in expressions
+        if e.where != "variable 'namespace'"
+        for matchers in _gateway_selectors(e.expr)
+        if 'namespace="$namespace"' not in matchers
+    ]
+    assert not merged, "\n".join(merged)
+    for name in ("mlops-serving", "mlops-loop"):
+        model = json.loads((OUTPUT_DIR / f"{name}.json").read_text(encoding="utf-8"))
+        variable = next(v for v in model["templating"]["list"] if v["name"] == "namespace")
+        assert not variable.get("multi") and not variable.get("includeAll"), name
+
+
+def test_traffic_weight_panel_reads_the_gauge_on_its_0_to_100_scale() -> None:
+    """`serving_variant_weight` is the split in percent (weights sum to 100): a 10 % canary is 10, which
+    Grafana's `percentunit` (0-1) would show as 1000 %."""
+    config = ServingConfig.model_validate(
+        {
+            "models": [
+                {
+                    "name": "iris",
+                    "registered_model": "iris",
+                    "strategy": "ab",
+                    "variants": [
+                        {"name": "stable", "alias": "champion", "weight": 90},
+                        {"name": "canary", "alias": "challenger", "weight": 10},
+                    ],
+                }
+            ]
+        }
+    )
+    metrics = Metrics()
+    ModelRuntime(config.models[0], metrics)
+    assert (
+        metrics.registry.get_sample_value("serving_variant_weight", {"model": "iris", "variant": "canary"})
+        == 10
+    )
+    model = json.loads((OUTPUT_DIR / "mlops-serving.json").read_text(encoding="utf-8"))
+    panel = next(p for p in model["panels"] if p.get("title") == "Traffic weight by variant")
+    assert panel["fieldConfig"]["defaults"]["unit"] == "percent"

@@ -5,11 +5,14 @@ model version loaded from disk into a variant, no MLflow server."""
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import pandas as pd
@@ -21,6 +24,7 @@ from mlflow.pyfunc import PythonModel
 from serving import access, logs
 from serving.app import create_app
 from serving.config import parse_config
+from serving.explore import LogLinks
 from serving.model import build_model
 from serving.settings import Settings
 from tests.support.ports import free_port
@@ -209,3 +213,22 @@ def test_the_log_level_applies_to_the_direct_line(client, production_logging, ca
     client.post("/v1/models/sums/predict", json=NEGATIVE, headers={"X-Request-ID": "bad-1"})
     access_lines = [orjson.loads(x) for x in capsys.readouterr().out.splitlines() if '"access"' in x]
     assert [(x["request_id"], x["level"]) for x in access_lines] == [("bad-1", "WARNING")]
+
+
+def test_the_explore_link_of_a_versions_event_finds_that_versions_exceptions(client):
+    """A canary abort's Slack link filters the logs on the model and the canary's version: the lines
+    explaining the 5xx (the model's traceback) must carry that version, not only the access line."""
+    with json_lines() as lines:
+        answer = client.post("/v1/models/sums/predict", json=NEGATIVE, headers={"X-Request-ID": "boom-2"})
+    assert answer.status_code == 500
+    event = {"type": "canary_abort", "model": "sums", "at": time.time(), "data": {"version": "3"}}
+    url = LogLinks("https://grafana.example").for_event(event)
+    assert url is not None
+    pane = next(iter(json.loads(parse_qs(urlsplit(url).query)["panes"][0]).values()))
+    expr = pane["queries"][0]["expr"]
+    filters = dict(re.findall(r'\| (\w+)="([^"]*)"', expr.split("| json", 1)[1]))
+    assert filters == {"model": "sums", "version": "3"}
+    shown = [line for line in lines if all(line.get(k) == v for k, v in filters.items())]
+    [error] = [line for line in shown if line["level"] == "ERROR"]
+    assert error["request_id"] == "boom-2" and "Traceback" in error["exception"]
+    assert error["variant"] == "a"

@@ -4,6 +4,7 @@ counters (canary aborts, rollbacks, gate decisions), the rollout phase and alias
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -253,3 +254,14 @@ def test_a_model_removed_from_the_replica_leaves_no_series(tmp_path):
         await fleet.close()
 
     run(scenario())
+
+
+def test_the_gateway_exports_its_start_time_for_the_rollout_alerts():
+    """ServingCanaryAborted and ServingRollback count a series first seen at a value only on a replica
+    started in the last 15 minutes (`time() - process_start_time_seconds` of the same target)."""
+    from serving.metrics import Metrics
+
+    started = Metrics().registry.get_sample_value("process_start_time_seconds")
+    assert started is not None and 0 < started <= time.time()
+    rules = (Path(__file__).parents[3] / "observability" / "rules" / "serving.rules.yaml").read_text()
+    assert rules.count('process_start_time_seconds{job="gateway"}') == 2
