@@ -91,7 +91,6 @@ ALLOWED = [
     ("trainer", "dns", 53, "TCP"),
     ("ingress-controller", "gateway", 8000, "TCP"),
     ("prometheus", "gateway", 8000, "TCP"),
-    ("prometheus", "mlflow", 5000, "TCP"),  # MLflowDown reads up{job="mlflow"}: a blocked scrape pages
     ("gateway", "mlflow", 5000, "TCP"),
     ("gateway", "s3", 443, "TCP"),
     ("gateway", "postgresql", 5432, "TCP"),
